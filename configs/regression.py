@@ -1,0 +1,79 @@
+"""In-context linear regression with task diversity M (Raventós et al. 2023).
+
+Launch:
+    python -m icl.main --config=configs/regression.py --workdir=runs/reg
+    python -m icl.main --config=configs/regression.py:paper \
+        --config.task.num_tasks=1024 --workdir=runs/m1024
+
+Presets (the ``:arg``): ``cpu`` (default; a few minutes on 2 CPU cores) and
+``paper`` (the paper's base setup: D=8, K=16, sigma^2=0.25, 8 layers x 128,
+2 heads, batch 256, Adam 1e-3 on the triangle schedule, 500k steps).
+"""
+
+import ml_collections
+
+PRESETS = ("cpu", "paper")
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  preset = arg or "cpu"
+  if preset not in PRESETS:
+    raise ValueError(f"configs/regression.py preset must be one of {PRESETS}, "
+                     f"got {preset!r}")
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  num_points = ml_collections.FieldReference(16)
+  c.task = ml_collections.ConfigDict(dict(
+      name="regression",
+      dim=8,
+      num_points=num_points,  # K, context examples per sequence
+      noise_var=0.25,  # sigma^2
+      task_var=1.0,  # tau^2
+      num_tasks=1024,  # M, the task diversity; -1 means infinite
+      pool_seed=0,
+  ))
+
+  c.model = ml_collections.ConfigDict(dict(
+      num_layers=4,
+      d_model=64,
+      num_heads=2,
+      mlp_ratio=4,
+      positional="learned",
+      max_len=num_points * 2,  # one x- and one y-token per example
+      dropout_rate=0.0,
+      dtype="float32",
+  ))
+
+  c.optimizer = ml_collections.ConfigDict(dict(
+      name="adam",
+      learning_rate=1e-3,
+      schedule="warmup_cosine",  # or "triangle", "constant"
+      warmup_fraction=0.1,
+      weight_decay=0.0,
+      b1=0.9,
+      b2=0.999,
+      grad_clip_norm=1.0,  # 0 disables clipping
+  ))
+
+  c.train = ml_collections.ConfigDict(dict(
+      steps=2000,
+      batch_size=128,
+      log_every=100,
+      eval_every=500,
+      checkpoint_every=500,
+      keep_checkpoints=3,
+  ))
+
+  c.eval = ml_collections.ConfigDict(dict(
+      batch_size=1024,
+  ))
+
+  if preset == "paper":
+    c.model.update(num_layers=8, d_model=128, num_heads=2)
+    c.optimizer.update(schedule="triangle", warmup_fraction=0.5,
+                       grad_clip_norm=0.0)
+    c.train.update(steps=500_000, batch_size=256, log_every=1000,
+                   eval_every=25_000, checkpoint_every=10_000)
+    c.eval.batch_size = 4096
+  return c

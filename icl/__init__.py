@@ -1,0 +1,3 @@
+"""icl: a JAX framework for in-context learning and length generalization."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,142 @@
+"""Config validation: every bad value fails here, before anything compiles.
+
+Each check raises ``ValueError`` naming the field, the value and what is
+allowed, e.g. ``task.num_tasks must be a positive int or -1 (infinite), got 0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from icl import optimizers, tasks
+from icl.models import positional
+from icl.models.transformer import DTYPES
+
+REQUIRED_SECTIONS = ("task", "model", "optimizer", "train", "eval")
+
+
+def _fail(field: str, value: Any, allowed: str):
+  raise ValueError(f"{field} must be {allowed}, got {value!r}")
+
+
+def _is_int(v) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+  return (isinstance(v, (int, float)) and not isinstance(v, bool)
+          and math.isfinite(v))
+
+
+def positive_int(cfg, section: str, name: str):
+  v = cfg[section][name]
+  if not _is_int(v) or v <= 0:
+    _fail(f"{section}.{name}", v, "a positive int")
+
+
+def non_negative_number(cfg, section: str, name: str):
+  v = cfg[section][name]
+  if not _is_number(v) or v < 0:
+    _fail(f"{section}.{name}", v, "a finite number >= 0")
+
+
+def positive_number(cfg, section: str, name: str):
+  v = cfg[section][name]
+  if not _is_number(v) or v <= 0:
+    _fail(f"{section}.{name}", v, "a finite number > 0")
+
+
+def one_of(cfg, section: str, name: str, allowed):
+  v = cfg[section][name]
+  if v not in allowed:
+    _fail(f"{section}.{name}", v, f"one of {sorted(allowed)}")
+
+
+def validate_task(cfg):
+  one_of(cfg, "task", "name", tasks.REGISTRY)
+  task_cls = tasks.REGISTRY[cfg.task.name]
+  known = {f.name for f in dataclasses.fields(task_cls)} | {"name"}
+  for key in cfg.task:
+    if key not in known:
+      _fail(f"task.{key}", cfg.task[key],
+            f"absent: {cfg.task.name!r} has no such field (known: "
+            f"{sorted(known)})")
+  if cfg.task.name == "regression":
+    for name in ("dim", "num_points"):
+      positive_int(cfg, "task", name)
+    non_negative_number(cfg, "task", "noise_var")
+    positive_number(cfg, "task", "task_var")
+    m = cfg.task.num_tasks
+    if not _is_int(m) or (m <= 0 and m != -1):
+      _fail("task.num_tasks", m, "a positive int or -1 (infinite)")
+    if not _is_int(cfg.task.pool_seed):
+      _fail("task.pool_seed", cfg.task.pool_seed, "an int")
+
+
+def validate_model(cfg, task):
+  for name in ("num_layers", "d_model", "num_heads", "mlp_ratio", "max_len"):
+    positive_int(cfg, "model", name)
+  if cfg.model.d_model % cfg.model.num_heads:
+    _fail("model.num_heads", cfg.model.num_heads,
+          f"a divisor of model.d_model={cfg.model.d_model}")
+  one_of(cfg, "model", "positional", positional.REGISTRY)
+  one_of(cfg, "model", "dtype", DTYPES)
+  rate = cfg.model.dropout_rate
+  if not _is_number(rate) or not 0 <= rate < 1:
+    _fail("model.dropout_rate", rate, "a number in [0, 1)")
+  limit = positional.get(cfg.model.positional).max_positions(cfg.model)
+  length = task.sequence_length()
+  if limit is not None and length > limit:
+    raise ValueError(
+        f"model.max_len must be at least the sequence length {length} for "
+        f"model.positional={cfg.model.positional!r} (a position table of "
+        f"{limit} rows), got {limit}; raise model.max_len or use a "
+        f"positional encoding without a table")
+
+
+def validate_optimizer(cfg):
+  one_of(cfg, "optimizer", "name", optimizers.OPTIMIZERS)
+  one_of(cfg, "optimizer", "schedule", optimizers.SCHEDULES)
+  positive_number(cfg, "optimizer", "learning_rate")
+  frac = cfg.optimizer.warmup_fraction
+  if not _is_number(frac) or not 0 <= frac <= 1:
+    _fail("optimizer.warmup_fraction", frac, "a number in [0, 1]")
+  non_negative_number(cfg, "optimizer", "weight_decay")
+  if cfg.optimizer.weight_decay and cfg.optimizer.name != "adamw":
+    _fail("optimizer.weight_decay", cfg.optimizer.weight_decay,
+          f"0 with optimizer.name={cfg.optimizer.name!r} (weight decay needs "
+          "'adamw')")
+  for name in ("b1", "b2"):
+    v = cfg.optimizer[name]
+    if not _is_number(v) or not 0 <= v < 1:
+      _fail(f"optimizer.{name}", v, "a number in [0, 1)")
+  non_negative_number(cfg, "optimizer", "grad_clip_norm")
+
+
+def validate_train(cfg):
+  for name in ("steps", "batch_size", "log_every", "eval_every",
+               "checkpoint_every", "keep_checkpoints"):
+    positive_int(cfg, "train", name)
+  positive_int(cfg, "eval", "batch_size")
+
+
+def validate(cfg) -> tasks.Task:
+  """Checks the whole config; returns the task it describes."""
+  for section in REQUIRED_SECTIONS:
+    if section not in cfg:
+      _fail(section, None, "a config section")
+  if not _is_int(cfg.get("seed")):
+    _fail("seed", cfg.get("seed"), "an int")
+  validate_task(cfg)
+  task = tasks.build(cfg.task)
+  validate_model(cfg, task)
+  validate_optimizer(cfg)
+  validate_train(cfg)
+  return task
+
+
+def validate_workdir(workdir) -> None:
+  if not workdir or not isinstance(workdir, str):
+    _fail("workdir", workdir, "a non-empty directory path (--workdir=DIR)")

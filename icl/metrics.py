@@ -1,0 +1,91 @@
+"""Run outputs: metrics.jsonl, the progress line, and result tables."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, Iterable
+
+
+class JsonlWriter:
+  """Appends one JSON object per line; written by process 0 only."""
+
+  def __init__(self, path: str):
+    self.path = path
+
+  def write(self, record: dict[str, Any]) -> None:
+    with open(self.path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+
+  def truncate_after(self, step: int) -> None:
+    """Drops records past ``step``: a resumed run rewrites them exactly."""
+    if not os.path.exists(self.path):
+      return
+    kept = []
+    with open(self.path) as f:
+      for line in f:
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a killed run
+          break
+        if record["step"] <= step:
+          kept.append(line)
+    with open(self.path, "w") as f:
+      f.writelines(kept)
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+  with open(path) as f:
+    return [json.loads(line) for line in f]
+
+
+def format_duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  seconds = int(seconds)
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+class Progress:
+  """``step 500/3000 | loss 0.4123 | 31.2 steps/s | ETA 1m20s``.
+
+  The rate counts steps since the last report, so compilation time and
+  evaluation pauses do not distort the ETA for long.
+  """
+
+  def __init__(self, total_steps: int, stream=sys.stdout):
+    self.total = total_steps
+    self.stream = stream
+    self._last_step = None
+    self._last_time = None
+
+  def start(self, step: int) -> None:
+    self._last_step, self._last_time = step, time.perf_counter()
+
+  def report(self, step: int, **values: float) -> float:
+    now = time.perf_counter()
+    rate = (step - self._last_step) / max(now - self._last_time, 1e-9)
+    self._last_step, self._last_time = step, now
+    eta = (self.total - step) / rate if rate > 0 else float("inf")
+    fields = " | ".join(f"{k} {v:.4g}" for k, v in values.items())
+    width = len(str(self.total))
+    print(f"step {step:>{width}}/{self.total} | {fields} | {rate:.2f} steps/s"
+          f" | ETA {format_duration(eta)}", file=self.stream, flush=True)
+    return rate
+
+
+def markdown_table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+  def cell(v):
+    if v is None:
+      return "n/a"
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+  header = list(header)
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
+  lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+  return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""The interface every positional encoding implements.
+
+An encoding may act in up to three places, and the model calls all three on
+every encoding. The defaults do nothing, so an encoding overrides only the
+hooks it needs:
+
+- ``embed``: added to the input embeddings (learned, sinusoidal, Abacus).
+- ``rotate``: applied to queries and keys (RoPE, xPos).
+- ``bias``: added to the attention logits (ALiBi, T5, FIRE, KERPLE).
+
+Positions are always passed in as data; an encoding never derives them from
+array shapes, so randomized or task-specific position ids need no model change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+
+
+class PositionalEncoding(nn.Module):
+  """Base class: no positional signal at all (the causal mask remains)."""
+
+  config: Any  # TransformerConfig; typed loosely to avoid an import cycle.
+
+  def embed(self, x_BTD: jax.Array, positions_BT: jax.Array) -> jax.Array:
+    del positions_BT
+    return x_BTD
+
+  def rotate(self, q_BTHK: jax.Array, k_BTHK: jax.Array,
+             positions_BT: jax.Array) -> tuple[jax.Array, jax.Array]:
+    del positions_BT
+    return q_BTHK, k_BTHK
+
+  def bias(self, q_positions_BT: jax.Array,
+           k_positions_BT: jax.Array) -> jax.Array | None:
+    """Additive attention-logit bias, broadcastable to [B, H, Tq, Tk]."""
+    del q_positions_BT, k_positions_BT
+    return None
+
+  @classmethod
+  def max_positions(cls, config: Any) -> int | None:
+    """Largest position id + 1 this encoding can represent (None: unbounded).
+
+    A classmethod so that configs can be validated before any module exists.
+    """
+    del config
+    return None

@@ -1,0 +1,108 @@
+"""The transformer: causality, heads, position ids, axis names, hook names."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from icl.models import Transformer, TransformerConfig, init_params, positional
+from icl.models.transformer import cache_names
+
+T = 10
+
+
+def _vector_model(pe="learned", **kw):
+  cfg = TransformerConfig(num_layers=2, d_model=16, num_heads=4,
+                          positional=pe, max_len=32, input_dim=5, **kw)
+  return Transformer(cfg)
+
+
+def _positions(b=2, t=T):
+  return jnp.broadcast_to(jnp.arange(t, dtype=jnp.int32), (b, t))
+
+
+@pytest.mark.parametrize("pe", sorted(positional.REGISTRY))
+def test_vector_model_is_causal(pe):
+  model = _vector_model(pe)
+  x = jax.random.normal(jax.random.key(0), (2, T, 5))
+  params, _ = init_params(model, jax.random.key(1), x, _positions())
+  out = model.apply({"params": params}, x, _positions())
+  cut = 6
+  x2 = x.at[:, cut:].set(jax.random.normal(jax.random.key(2), (2, T - cut, 5)))
+  out2 = model.apply({"params": params}, x2, _positions())
+  np.testing.assert_array_equal(out[:, :cut], out2[:, :cut])
+  assert not np.allclose(out[:, cut:], out2[:, cut:])
+
+
+def test_token_model_is_causal_and_has_vocab_logits():
+  cfg = TransformerConfig(num_layers=2, d_model=16, num_heads=2,
+                          input_kind="tokens", vocab_size=11, head="logits",
+                          positional="sinusoidal")
+  model = Transformer(cfg)
+  tokens = jax.random.randint(jax.random.key(0), (2, T), 0, 11)
+  params, _ = init_params(model, jax.random.key(1), tokens, _positions())
+  logits = model.apply({"params": params}, tokens, _positions())
+  assert logits.shape == (2, T, 11)
+  tokens2 = tokens.at[:, -1].set((tokens[:, -1] + 1) % 11)
+  logits2 = model.apply({"params": params}, tokens2, _positions())
+  np.testing.assert_array_equal(logits[:, :-1], logits2[:, :-1])
+
+
+@pytest.mark.parametrize("pe, matters", [("learned", True),
+                                         ("sinusoidal", True),
+                                         ("none", False)])
+def test_position_ids_are_an_input(pe, matters):
+  model = _vector_model(pe)
+  x = jax.random.normal(jax.random.key(0), (2, T, 5))
+  params, _ = init_params(model, jax.random.key(1), x, _positions())
+  out = model.apply({"params": params}, x, _positions())
+  shifted = model.apply({"params": params}, x, _positions() + 7)
+  assert (not np.allclose(out, shifted)) == matters
+
+
+def test_every_parameter_has_logical_axis_names():
+  model = _vector_model("learned")
+  x = jnp.zeros((1, T, 5))
+  params, axes = init_params(model, jax.random.key(0), x, _positions(1))
+  flat_params = jax.tree_util.tree_leaves_with_path(params)
+  flat_axes = dict(jax.tree_util.tree_leaves_with_path(
+      axes, is_leaf=lambda s: isinstance(s, jax.sharding.PartitionSpec)))
+  assert len(flat_params) == len(flat_axes)
+  allowed = {None, "embed", "heads", "kv", "mlp", "vocab"}
+  for path, value in flat_params:
+    spec = flat_axes[path]
+    assert len(spec) == value.ndim, path
+    assert set(spec) <= allowed, (path, spec)
+    assert any(name is not None for name in spec), path
+
+
+def test_sown_intermediates_use_transformer_lens_names():
+  model = _vector_model("learned")
+  x = jax.random.normal(jax.random.key(0), (2, T, 5))
+  params, _ = init_params(model, jax.random.key(1), x, _positions())
+  out, state = model.apply({"params": params}, x, _positions(),
+                           mutable=["intermediates"])
+  cache = cache_names(state["intermediates"])
+  for layer in range(2):
+    for site, shape in [("hook_resid_pre", (2, T, 16)),
+                        ("hook_attn_out", (2, T, 16)),
+                        ("hook_mlp_out", (2, T, 16)),
+                        ("hook_resid_post", (2, T, 16)),
+                        ("attn.hook_pattern", (2, 4, T, T))]:
+      assert cache[f"blocks.{layer}.{site}"].shape == shape
+  pattern = cache["blocks.0.attn.hook_pattern"]
+  np.testing.assert_allclose(pattern.sum(-1), 1.0, rtol=1e-5)
+  assert float(jnp.abs(jnp.triu(pattern, 1)).max()) == 0.0
+  # The residual stream decomposes into its parts.
+  np.testing.assert_allclose(
+      cache["blocks.1.hook_resid_post"],
+      cache["blocks.1.hook_resid_pre"] + cache["blocks.1.hook_attn_out"]
+      + cache["blocks.1.hook_mlp_out"], rtol=1e-5, atol=1e-5)
+  # Sowing does not change the output.
+  np.testing.assert_array_equal(out, model.apply({"params": params}, x,
+                                                 _positions()))
+
+
+def test_unknown_positional_encoding_is_a_clear_error():
+  with pytest.raises(ValueError, match="model.positional must be one of"):
+    positional.get("spiral")
