@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 _HIGHEST = jax.lax.Precision.HIGHEST
+_MIN_NOISE_VAR = 1e-12
 
 
 def _exclusive_cumsum(a, axis):
@@ -23,7 +24,12 @@ def _exclusive_cumsum(a, axis):
 
 
 def ridge(x_BKD: jax.Array, y_BK: jax.Array, lam: float) -> jax.Array:
-  """Ridge with penalty ``lam`` (= sigma^2 / tau^2: the Bayes posterior mean)."""
+  """Ridge with penalty ``lam`` (= sigma^2 / tau^2: the Bayes posterior mean).
+
+  ``lam = 0`` (noiseless data) is the limit lam -> 0: min-norm least squares.
+  """
+  if lam == 0:
+    return least_squares(x_BKD, y_BK)
   d = x_BKD.shape[-1]
   outer_BKDD = jnp.einsum("bkd,bke->bkde", x_BKD, x_BKD, precision=_HIGHEST)
   gram_BKDD = _exclusive_cumsum(outer_BKDD, axis=1) + lam * jnp.eye(d)
@@ -53,8 +59,11 @@ def dmmse(x_BKD: jax.Array, y_BK: jax.Array, pool_MD: jax.Array,
 
   alpha_i = -sum_{j<k} (y_j - w_i.x_j)^2 / (2 sigma^2);
   w_hat = sum_i softmax(alpha)_i w_i;  y_hat_k = x_k . w_hat.
-  Memory is O(B K M); see ``in_chunks`` for large pools.
+  Memory is O(B K M); see ``in_chunks`` for large pools. ``noise_var = 0``
+  is taken as a vanishing variance: the posterior keeps only the tasks that
+  fit the context exactly.
   """
+  noise_var = jnp.maximum(noise_var, _MIN_NOISE_VAR)
   pred_BKM = jnp.einsum("bkd,md->bkm", x_BKD, pool_MD, precision=_HIGHEST)
   sq_err_BKM = jnp.square(y_BK[..., None] - pred_BKM)
   log_w_BKM = -_exclusive_cumsum(sq_err_BKM, axis=1) / (2 * noise_var)

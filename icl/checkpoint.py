@@ -42,6 +42,12 @@ class Checkpointer:
         state=ocp.args.StandardRestore(abstract_state)))
     return restored.state
 
+  def restore_raw(self, step: int) -> dict:
+    """The saved state as nested dicts of arrays, with no target needed."""
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore()))
+    return restored.state
+
   def restore_config(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(
         config=ocp.args.JsonRestore())).config
@@ -59,3 +65,15 @@ def abstract_like(tree: Any) -> Any:
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
                                      sharding=getattr(x, "sharding", None)),
       tree)
+
+
+def load_params(workdir: str, step: int | None = None) -> tuple[int, Any]:
+  """(step, params) of a run's checkpoint: the latest unless ``step`` given."""
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=1)
+  try:
+    step = ckpt.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint under {workdir!r}")
+    return step, ckpt.restore_raw(step)["params"]
+  finally:
+    ckpt.close()

@@ -7,8 +7,9 @@ bit for bit. It is compiled once with the state donated.
 
 The loop dispatches step n+1 before it reads step n's loss, checks that loss
 is finite, logs ``metrics.jsonl`` and a progress line, evaluates, and
-checkpoints. A non-finite loss stops the run with the step named; no
-checkpoint is written after it, so the last one kept is good.
+checkpoints. A non-finite loss stops the run with the step named, and a
+checkpoint is written only for finite parameters, so the last one kept is
+good.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.eval_every",
                      "train.checkpoint_every", "train.keep_checkpoints")
 
 
-class NonFiniteLossError(FloatingPointError):
-  pass
+class NonFiniteError(FloatingPointError):
+  """The loss or the parameters stopped being finite."""
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
+                            for x in jax.tree.leaves(tree)]))
 
 
 @flax.struct.dataclass
@@ -69,7 +76,7 @@ def make_train_step(model, task, optimizer, batch_size: int, seed: int):
     new_state = TrainState(step=state.step + 1,
                            params=optax.apply_updates(state.params, updates),
                            opt_state=opt_state)
-    return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+    return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
   return train_step
 
@@ -164,7 +171,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if at(config.train.eval_every):
         run_eval(step)
       if at(config.train.checkpoint_every):
+        # A finite loss at this step does not prove its update was finite.
         _check_finite(step, metrics, ckpt)
+        if not bool(_all_finite(state.params)):
+          _stop(f"parameters are non-finite at step {step}", ckpt)
         ckpt.save(step, state, config_dict)
     if pending is not None:
       _check_finite(*pending, ckpt)
@@ -185,7 +195,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 def _check_finite(step: int, metrics: dict, ckpt: checkpoint.Checkpointer):
   loss = float(metrics["loss"])
   if not math.isfinite(loss):
-    ckpt.wait()
-    raise NonFiniteLossError(
-        f"loss is {loss} at step {step}; stopping. Last good checkpoint: "
-        f"step {ckpt.latest_step()} (kept).")
+    _stop(f"loss is {loss} at step {step}", ckpt)
+
+
+def _stop(problem: str, ckpt: checkpoint.Checkpointer):
+  ckpt.wait()
+  kept = ckpt.latest_step()
+  where = (f"Last good checkpoint: step {kept} (kept)." if kept is not None
+           else "No checkpoint was written before it.")
+  raise NonFiniteError(f"{problem}; stopping. {where}")

@@ -111,3 +111,14 @@ def test_baselines_jit():
   x, y = _data(9)
   np.testing.assert_allclose(jax.jit(baselines.ridge, static_argnums=2)(
       x, y, 0.25), baselines.ridge(x, y, 0.25), rtol=1e-5, atol=1e-5)
+
+
+def test_noiseless_limits_are_finite():
+  x, y = _data(10, noise=0.0)
+  np.testing.assert_array_equal(baselines.ridge(x, y, 0.0),
+                                baselines.least_squares(x, y))
+  pool = np.concatenate([np.random.RandomState(11).randn(4, 4),
+                         np.zeros((1, 4))]).astype(np.float32)
+  pred = baselines.dmmse(x, y, pool, 0.0)
+  assert np.isfinite(pred).all()
+  np.testing.assert_allclose(pred[:, 0], x[:, 0] @ pool.mean(0), rtol=1e-5)

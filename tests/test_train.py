@@ -1,0 +1,124 @@
+"""Training: it learns, resumes exactly after SIGKILL, and stops on NaN."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from icl import checkpoint, metrics, train
+from tests.conftest import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_training_learns_a_single_noiseless_task(tmp_path):
+  # M = 1 and sigma = 0: y = w.x for one fixed w, a linear map of the
+  # x-token, which a working model/loss/optimizer must learn almost exactly.
+  def run(steps, workdir):
+    config = tiny_config(task={"num_tasks": 1, "noise_var": 0.0},
+                         train={"steps": steps, "batch_size": 32,
+                                "eval_every": steps,
+                                "checkpoint_every": steps})
+    config.optimizer.learning_rate = 3e-3
+    train.train_and_evaluate(config, str(workdir), verbose=False)
+    return json.load(open(workdir / "results.json"))
+
+  untrained = run(1, tmp_path / "one_step")["summary"]
+  results = run(300, tmp_path / "trained")
+  trained = results["summary"]
+  # At init the model predicts ~0, which costs E|w|^2 / D = tau^2 = 1 on
+  # Gaussian tasks.
+  assert 0.8 < untrained["true/error/model"] < 1.25
+  assert trained["pretrain/error/model"] < 0.05 * untrained[
+      "pretrain/error/model"]
+  # dMMSE with one pool task knows w: exact from the first position.
+  assert trained["pretrain/error/dmmse"] < 1e-6
+  for key in ("true/error/ridge", "pretrain/delta/dmmse", "true/delta/ridge"):
+    assert np.isfinite(trained[key])
+  assert len(results["curves"]["true"]["error"]["model"]) == 8
+  config = json.load(open(tmp_path / "trained" / "config.json"))
+  assert config["task"]["num_tasks"] == 1
+
+
+KILL_OVERRIDES = {"train": {"steps": 1500, "log_every": 50, "eval_every": 500,
+                            "checkpoint_every": 100}}
+
+
+def _cli_args(config_overrides, workdir):
+  args = [sys.executable, "-m", "icl.main",
+          "--config=configs/regression.py", f"--workdir={workdir}"]
+  flat = tiny_config(**config_overrides).to_dict()
+  for section, fields in flat.items():
+    if isinstance(fields, dict):
+      args += [f"--config.{section}.{k}={v}" for k, v in fields.items()]
+  return args
+
+
+def test_sigkill_and_restart_reproduces_an_uninterrupted_run(tmp_path):
+  reference = str(tmp_path / "reference")
+  train.train_and_evaluate(tiny_config(**KILL_OVERRIDES), reference,
+                           verbose=False)
+
+  killed = str(tmp_path / "killed")
+  proc = subprocess.Popen(_cli_args(KILL_OVERRIDES, killed), cwd=REPO,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+  first = os.path.join(killed, "checkpoints", "200")
+  deadline = time.time() + 240
+  while not os.path.isdir(first) and proc.poll() is None:
+    assert time.time() < deadline, "no checkpoint appeared"
+    time.sleep(0.01)
+  assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+
+  ckpt = checkpoint.Checkpointer(os.path.join(killed, "checkpoints"), 3)
+  interrupted_at = ckpt.latest_step()
+  ckpt.close()
+  assert 200 <= interrupted_at < 1500
+
+  train.train_and_evaluate(tiny_config(**KILL_OVERRIDES), killed,
+                           verbose=False)
+
+  step_a, params_a = checkpoint.load_params(reference)
+  step_b, params_b = checkpoint.load_params(killed)
+  assert step_a == step_b == 1500
+  jax.tree.map(np.testing.assert_array_equal, params_a, params_b)
+  assert (metrics.read_jsonl(os.path.join(reference, "metrics.jsonl"))
+          == metrics.read_jsonl(os.path.join(killed, "metrics.jsonl")))
+  assert (json.load(open(os.path.join(reference, "results.json")))
+          == json.load(open(os.path.join(killed, "results.json"))))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+  # lr 1e4 without clipping diverges within a few steps (step 4 here).
+  config = tiny_config(train={"steps": 50, "checkpoint_every": 1,
+                              "log_every": 100, "eval_every": 100})
+  config.optimizer.update(learning_rate=1e4, grad_clip_norm=0.0,
+                          warmup_fraction=0.0, schedule="constant")
+  with pytest.raises(train.NonFiniteError, match=r"at step (\d+)") as err:
+    train.train_and_evaluate(config, str(tmp_path), verbose=False)
+  bad_step = int(err.value.args[0].split("at step ")[1].split(";")[0])
+  kept, params = checkpoint.load_params(str(tmp_path))
+  assert kept < bad_step
+  assert all(np.isfinite(p).all() for p in jax.tree.leaves(params))
+  assert f"step {kept}" in str(err.value)
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+  train.train_and_evaluate(tiny_config(), str(tmp_path), verbose=False)
+  with pytest.raises(ValueError, match="task.num_tasks: 16 -> 32"):
+    train.train_and_evaluate(tiny_config(task={"num_tasks": 32}),
+                             str(tmp_path), verbose=False)
+  # Extending the run is allowed and continues from the last checkpoint.
+  results = train.train_and_evaluate(tiny_config(train={"steps": 30}),
+                                     str(tmp_path), verbose=False)
+  assert "true" in results
+  steps = [r["step"] for r in metrics.read_jsonl(
+      str(tmp_path / "metrics.jsonl")) if "train/loss" in r]
+  assert steps == [5, 10, 15, 20, 25, 30]
