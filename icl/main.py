@@ -22,8 +22,9 @@ def main(argv):
   if _CONFIG.value is None:
     raise app.UsageError("--config is required, e.g. "
                          "--config=configs/regression.py")
-  try:
+  try:  # bad input: one clear line, no traceback, nothing compiled
     configs.validate_workdir(_WORKDIR.value)
+    configs.validate(_CONFIG.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from None
   # orbax logs every checkpoint step at INFO; keep the progress line readable.

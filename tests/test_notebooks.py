@@ -1,0 +1,24 @@
+"""The quickstart notebook runs top to bottom (tiny settings) and plots."""
+
+import os
+
+import nbformat
+from nbclient import NotebookClient
+
+NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "notebooks")
+
+
+def test_quickstart_runs_and_plots(tmp_path, monkeypatch):
+  monkeypatch.setenv("ICL_NOTEBOOK_TINY", "1")
+  nb = nbformat.read(os.path.join(NOTEBOOKS, "quickstart.ipynb"), as_version=4)
+  NotebookClient(nb, timeout=600, kernel_name="python3",
+                 resources={"metadata": {"path": str(tmp_path)}}).execute()
+  outputs = [o for cell in nb.cells if cell.cell_type == "code"
+             for o in cell.get("outputs", [])]
+  assert not [o for o in outputs if o.output_type == "error"]
+  images = [o for o in outputs if "image/png" in o.get("data", {})]
+  assert len(images) == 1
+  text = "".join(o.get("text", "") for o in outputs)
+  assert "| pretrain |" in text and "| true |" in text
+  assert os.path.exists(tmp_path / "runs" / "quickstart_tiny" / "results.json")
