@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from icl.models.ops import per_token
 from icl.models.positional.base import PositionalEncoding
 
 _NEG_INF = -1e30  # finite, so fully masked rows stay NaN-free
@@ -44,8 +45,9 @@ class CausalSelfAttention(nn.Module):
       )
 
     def qkv(name):
-      return projection(name, (cfg.num_heads, head_dim), -1,
-                        ("embed", "heads", "kv"), ("heads", "kv"))(x_BTD)
+      return per_token(projection(name, (cfg.num_heads, head_dim), -1,
+                                  ("embed", "heads", "kv"), ("heads", "kv")),
+                       x_BTD)
 
     q_BTHK, k_BTHK, v_BTHK = qkv("query"), qkv("key"), qkv("value")
     q_BTHK, k_BTHK = self.positional.rotate(q_BTHK, k_BTHK, positions_BT)
@@ -64,5 +66,5 @@ class CausalSelfAttention(nn.Module):
 
     z_BTHK = jnp.einsum("bhqs,bshk->bqhk", pattern_BHTT.astype(cfg.dtype), v_BTHK)
     self.sow("intermediates", "hook_z", z_BTHK)
-    return projection("out", cfg.d_model, (-2, -1), ("heads", "kv", "embed"),
-                      ("embed",))(z_BTHK)
+    return per_token(projection("out", cfg.d_model, (-2, -1),
+                                ("heads", "kv", "embed"), ("embed",)), z_BTHK)

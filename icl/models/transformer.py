@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from icl.models import positional
 from icl.models.attention import CausalSelfAttention
+from icl.models.ops import per_token
 
 INPUT_KINDS = ("vector", "tokens")
 HEAD_KINDS = ("scalar", "logits")
@@ -61,16 +62,16 @@ class MLP(nn.Module):
   @nn.compact
   def __call__(self, x_BTD: jax.Array) -> jax.Array:
     cfg = self.config
-    hidden = cfg.mlp_ratio * cfg.d_model
-    h_BTF = nn.Dense(hidden, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
+    fc_in = nn.Dense(cfg.mlp_ratio * cfg.d_model, dtype=cfg.dtype,
+                     param_dtype=cfg.param_dtype,
                      kernel_init=_init(("embed", "mlp")),
                      bias_init=_init(("mlp",), nn.initializers.zeros),
-                     name="fc_in")(x_BTD)
-    h_BTF = nn.gelu(h_BTF)
-    return nn.Dense(cfg.d_model, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
-                    kernel_init=_init(("mlp", "embed")),
-                    bias_init=_init(("embed",), nn.initializers.zeros),
-                    name="fc_out")(h_BTF)
+                     name="fc_in")
+    fc_out = nn.Dense(cfg.d_model, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
+                      kernel_init=_init(("mlp", "embed")),
+                      bias_init=_init(("embed",), nn.initializers.zeros),
+                      name="fc_out")
+    return per_token(lambda x_ND: fc_out(nn.gelu(fc_in(x_ND))), x_BTD)
 
 
 def _layer_norm(cfg: TransformerConfig, name: str) -> nn.LayerNorm:
@@ -115,10 +116,10 @@ class Transformer(nn.Module):
   def __call__(self, inputs, positions_BT, *, train: bool = False):
     cfg = self.config
     if cfg.input_kind == "vector":
-      x_BTD = nn.Dense(cfg.d_model, use_bias=False, dtype=cfg.dtype,
-                       param_dtype=cfg.param_dtype,
-                       kernel_init=_init((None, "embed")),
-                       name="read_in")(inputs)
+      x_BTD = per_token(nn.Dense(cfg.d_model, use_bias=False, dtype=cfg.dtype,
+                                 param_dtype=cfg.param_dtype,
+                                 kernel_init=_init((None, "embed")),
+                                 name="read_in"), inputs)
     else:
       x_BTD = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=cfg.dtype,
                        param_dtype=cfg.param_dtype,
@@ -136,15 +137,16 @@ class Transformer(nn.Module):
     x_BTD = _layer_norm(cfg, "ln_final")(x_BTD)
     self.sow("intermediates", "hook_final", x_BTD)
     if cfg.head == "scalar":
-      out_BT1 = nn.Dense(1, use_bias=False, dtype=cfg.dtype,
-                         param_dtype=cfg.param_dtype,
-                         kernel_init=_init(("embed", None)),
-                         name="read_out")(x_BTD)
+      out_BT1 = per_token(nn.Dense(1, use_bias=False, dtype=cfg.dtype,
+                                   param_dtype=cfg.param_dtype,
+                                   kernel_init=_init(("embed", None)),
+                                   name="read_out"), x_BTD)
       return out_BT1[..., 0].astype(jnp.float32)
-    logits_BTV = nn.Dense(cfg.vocab_size, use_bias=False, dtype=cfg.dtype,
-                          param_dtype=cfg.param_dtype,
-                          kernel_init=_init(("embed", "vocab")),
-                          name="unembed")(x_BTD)
+    logits_BTV = per_token(nn.Dense(cfg.vocab_size, use_bias=False,
+                                    dtype=cfg.dtype,
+                                    param_dtype=cfg.param_dtype,
+                                    kernel_init=_init(("embed", "vocab")),
+                                    name="unembed"), x_BTD)
     return logits_BTV.astype(jnp.float32)
 
 
