@@ -26,7 +26,7 @@ from icl import configs, models, optimizers, rng, train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/regression.py:paper", "Config to benchmark.")
-_STEPS = flags.DEFINE_integer("steps", 20, "Timed training steps.")
+_TIMED_STEPS = flags.DEFINE_integer("timed_steps", 20, "Timed training steps.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timing repeats (best is kept).")
 
 
@@ -79,13 +79,13 @@ def main(argv):
 
   def run_steps():
     s = holder["state"]
-    for _ in range(_STEPS.value):
+    for _ in range(_TIMED_STEPS.value):
       s, metrics = step_fn(s)
     jax.block_until_ready((s, metrics))
     holder["state"] = s
 
   run_steps()  # warm-up (compilation, allocator)
-  step_time = best_time(run_steps, _REPEATS.value) / _STEPS.value
+  step_time = best_time(run_steps, _REPEATS.value) / _TIMED_STEPS.value
 
   data_key = rng.stream(config.seed, "data")
   sample = jax.jit(lambda i: task.sample(jax.random.fold_in(data_key, i),
@@ -94,11 +94,11 @@ def main(argv):
 
   def run_sampling():
     out = None
-    for i in range(_STEPS.value):
+    for i in range(_TIMED_STEPS.value):
       out = sample(i)
     jax.block_until_ready(out)
 
-  data_time = best_time(run_sampling, _REPEATS.value) / _STEPS.value
+  data_time = best_time(run_sampling, _REPEATS.value) / _TIMED_STEPS.value
   peak = matmul_peak()
   flops = step_flops(config, task, holder["state"].params)
   tokens = config.train.batch_size * task.sequence_length()

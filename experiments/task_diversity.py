@@ -27,12 +27,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from configs import regression  # noqa: E402
 from icl import evaluate, metrics, train  # noqa: E402
 
-# The cpu preset is the regression cpu config at 4000 steps (~7 min per M on
-# 2 cores); the paper preset is the paper's base model, M = 2^1 .. 2^20 and inf.
+# Each preset trains configs/regression.py's preset of the same name for every
+# M: cpu is ~7 min per M on 2 cores; paper is the paper's base model over
+# M = 2^1 .. 2^20 and infinity.
 SWEEPS = {
-    "cpu": dict(steps=4000, num_tasks=[4, 16, 64, 256, 1024, 32768, -1]),
-    "paper": dict(steps=500_000,
-                  num_tasks=[2**i for i in range(1, 21)] + [-1]),
+    "cpu": [4, 16, 64, 256, 1024, 32768, -1],
+    "paper": [2**i for i in range(1, 21)] + [-1],
 }
 
 _PRESET = flags.DEFINE_enum("preset", "cpu", list(SWEEPS), "Sweep preset.")
@@ -43,11 +43,11 @@ _STEPS = flags.DEFINE_integer("steps", None, "Override training steps.")
 
 
 def sweep_configs(preset: str, num_tasks=None, steps=None):
-  spec = SWEEPS[preset]
-  for m in num_tasks or spec["num_tasks"]:
+  for m in num_tasks or SWEEPS[preset]:
     config = regression.get_config(preset)
     config.task.num_tasks = int(m)
-    config.train.steps = steps or spec["steps"]
+    if steps:
+      config.train.steps = steps
     yield int(m), config
 
 

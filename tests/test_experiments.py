@@ -1,0 +1,50 @@
+"""Experiment scripts run end to end at toy scale and write their outputs."""
+
+import json
+import os
+import subprocess
+import sys
+
+from experiments import benchmark, task_diversity
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_task_diversity_sweep_writes_table_plot_and_results(tmp_path):
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.task_diversity", "--preset=cpu",
+       f"--workdir={tmp_path}", "--num_tasks=2,-1", "--steps=3"],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  results = json.load(open(tmp_path / "results.json"))
+  assert set(results) == {"2", "∞"}
+  assert "true/delta/dmmse" in results["2"]
+  assert "true/delta/dmmse" not in results["∞"]  # no pool, no dMMSE
+  table = open(tmp_path / "table.md").read()
+  assert "| 2 |" in table and "| ∞ |" in table
+  assert os.path.getsize(tmp_path / "task_diversity.png") > 10_000
+  # Each M is an ordinary, resumable run directory.
+  assert os.path.exists(tmp_path / "M2" / "checkpoints")
+
+
+def test_sweep_configs_vary_only_the_task_diversity():
+  configs = dict(task_diversity.sweep_configs("cpu", ["8", "-1"], steps=7))
+  assert set(configs) == {8, -1}
+  a, b = configs[8].to_dict(), configs[-1].to_dict()
+  assert a["task"].pop("num_tasks") == 8 and b["task"].pop("num_tasks") == -1
+  assert a == b and a["train"]["steps"] == 7
+
+
+def test_model_flops_count_matches_a_hand_count():
+  from configs import regression
+  from icl import configs as icl_configs, models, optimizers, train
+  config = regression.get_config("cpu")
+  task = icl_configs.validate(config)
+  model = models.build(config.model, task)
+  state = train.init_state(model, task, optimizers.build(config.optimizer, 10),
+                           0)
+  d, f, layers, t, b = 64, 256, 4, 32, 128
+  per_layer = 4 * d * d + 2 * d * f  # q, k, v, out; fc_in, fc_out
+  kernels = layers * per_layer + 9 * d + d  # + read-in (D+1 -> d), read-out
+  expected = 6 * kernels * b * t + 12 * layers * t * t * d * b
+  assert benchmark.step_flops(config, task, state.params) == expected
