@@ -1,4 +1,10 @@
-"""Shared fixtures: tiny configs that train in seconds on one CPU core."""
+"""Shared helpers: tiny configs that train in seconds on one CPU core, and a
+subprocess runner for the command-line entry points."""
+
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -25,3 +31,27 @@ def tiny_config(**sections):
 @pytest.fixture
 def tiny():
   return tiny_config
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_module(module: str, *args: str, timeout: float = 300):
+  """Runs ``python -m module args`` from the repo root.
+
+  On a timeout the child is sent SIGABRT with faulthandler enabled, so the
+  failure shows where every thread was stuck instead of a bare timeout.
+  """
+  env = dict(os.environ, PYTHONFAULTHANDLER="1")
+  proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO,
+                          env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  try:
+    stdout, stderr = proc.communicate(timeout=timeout)
+  except subprocess.TimeoutExpired:
+    proc.send_signal(signal.SIGABRT)
+    stdout, stderr = proc.communicate()
+    pytest.fail(f"python -m {module} {' '.join(args)} did not finish in "
+                f"{timeout}s; thread stacks:\n{stderr[-8000:]}")
+  return subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
+                                     stderr)

@@ -2,19 +2,14 @@
 
 import json
 import os
-import subprocess
-import sys
 
 from experiments import benchmark, task_diversity
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_module
 
 
 def test_task_diversity_sweep_writes_table_plot_and_results(tmp_path):
-  out = subprocess.run(
-      [sys.executable, "-m", "experiments.task_diversity", "--preset=cpu",
-       f"--workdir={tmp_path}", "--num_tasks=2,-1", "--steps=3"],
-      cwd=REPO, capture_output=True, text=True, timeout=600)
+  out = run_module("experiments.task_diversity", "--preset=cpu",
+                   f"--workdir={tmp_path}", "--num_tasks=2,-1", "--steps=3")
   assert out.returncode == 0, out.stderr[-2000:]
   results = json.load(open(tmp_path / "results.json"))
   assert set(results) == {"2", "∞"}

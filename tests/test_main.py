@@ -2,10 +2,8 @@
 
 import json
 import os
-import subprocess
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import run_module
 TINY = ["--config.task.dim=3", "--config.task.num_points=4",
         "--config.task.num_tasks=4", "--config.model.num_layers=1",
         "--config.model.d_model=8", "--config.train.steps=4",
@@ -14,8 +12,7 @@ TINY = ["--config.task.dim=3", "--config.task.num_points=4",
 
 
 def _run(*args):
-  return subprocess.run([sys.executable, "-m", "icl.main", *args], cwd=REPO,
-                        capture_output=True, text=True, timeout=300)
+  return run_module("icl.main", *args)
 
 
 def test_cli_trains_and_prints_the_table(tmp_path):

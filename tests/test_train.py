@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 
 from icl import checkpoint, metrics, train
-from tests.conftest import tiny_config
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.conftest import REPO, tiny_config
 
 
 def test_training_learns_a_single_noiseless_task(tmp_path):
@@ -66,16 +64,20 @@ def test_sigkill_and_restart_reproduces_an_uninterrupted_run(tmp_path):
                            verbose=False)
 
   killed = str(tmp_path / "killed")
+  # Output goes to a file: an unread pipe could fill and stall the child.
+  log_path = tmp_path / "killed.log"
+  log_file = open(log_path, "w")
   proc = subprocess.Popen(_cli_args(KILL_OVERRIDES, killed), cwd=REPO,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                          stdout=log_file, stderr=subprocess.STDOUT)
   first = os.path.join(killed, "checkpoints", "200")
   deadline = time.time() + 240
   while not os.path.isdir(first) and proc.poll() is None:
     assert time.time() < deadline, "no checkpoint appeared"
     time.sleep(0.01)
-  assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+  assert proc.poll() is None, open(log_path).read()[-2000:]
   proc.send_signal(signal.SIGKILL)
   proc.wait()
+  log_file.close()
 
   ckpt = checkpoint.Checkpointer(os.path.join(killed, "checkpoints"), 3)
   interrupted_at = ckpt.latest_step()
