@@ -106,3 +106,18 @@ def test_sown_intermediates_use_transformer_lens_names():
 def test_unknown_positional_encoding_is_a_clear_error():
   with pytest.raises(ValueError, match="model.positional must be one of"):
     positional.get("spiral")
+
+
+def test_bfloat16_compute_keeps_float32_params_and_outputs():
+  x = jax.random.normal(jax.random.key(0), (2, T, 5))
+  f32 = _vector_model("learned")
+  bf16 = _vector_model("learned", dtype=jnp.bfloat16)
+  params, _ = init_params(f32, jax.random.key(1), x, _positions())
+  out32 = f32.apply({"params": params}, x, _positions())
+  out16 = bf16.apply({"params": params}, x, _positions())
+  assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))
+  assert out16.dtype == jnp.float32
+  # Same function, computed in bfloat16: close but not identical.
+  assert not np.array_equal(out16, out32)
+  np.testing.assert_allclose(out16, out32, atol=0.05 * float(
+      jnp.abs(out32).max()))
