@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from icl import baselines
+from icl.metrics import markdown_table
 from icl.tasks import regression
 
 DISTRIBUTIONS = ("pretrain", "true")
@@ -101,7 +102,6 @@ def summarize(results: dict) -> dict[str, float]:
 
 def results_table(results: dict) -> str:
   """Markdown: one row per distribution, errors and gaps averaged over K."""
-  from icl.metrics import markdown_table
   s = summarize(results)
   cols = [("error/model", "model"), ("error/ridge", "ridge"),
           ("error/dmmse", "dMMSE"), ("error/ols", "OLS"),
@@ -109,3 +109,16 @@ def results_table(results: dict) -> str:
   rows = [[dist] + [s.get(f"{dist}/{key}") for key, _ in cols]
           for dist in results]
   return markdown_table(["tasks"] + [c for _, c in cols], rows)
+
+
+# Task type -> evaluator factory ``(model, task, batch_size, key) -> fn``.
+EVALUATORS = {regression.RegressionTask: make_regression_evaluator}
+
+
+def build(model, task, batch_size: int, key: jax.Array):
+  """The evaluator for ``task``'s type: ``evaluate(params) -> results``."""
+  factory = EVALUATORS.get(type(task))
+  if factory is None:
+    raise ValueError(f"no evaluator for task type {type(task).__name__}; "
+                     f"known: {[t.__name__ for t in EVALUATORS]}")
+  return factory(model, task, batch_size, key)

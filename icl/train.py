@@ -133,8 +133,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   train_step = jax.jit(make_train_step(model, task, optimizer,
                                        config.train.batch_size, config.seed),
                        donate_argnums=0)
-  evaluator = evaluate.make_regression_evaluator(
-      model, task, config.eval.batch_size, rng.stream(config.seed, "eval"))
+  evaluator = evaluate.build(model, task, config.eval.batch_size,
+                             rng.stream(config.seed, "eval"))
 
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
                                  config.train.keep_checkpoints)
@@ -149,12 +149,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   log.truncate_after(start)
 
   def run_eval(step):
-    summary = evaluate.summarize(evaluator(state.params))
+    results = evaluator(state.params)
+    summary = evaluate.summarize(results)
     log.write({"step": step, **{f"eval/{k}": v for k, v in summary.items()}})
+    return results
 
   progress = Progress(total)
   progress.start(start)
   pending = None  # (step, metrics) of the dispatched-but-unread step
+  results = None  # of the latest evaluation; the loop always ends with one
   try:
     for step in range(start + 1, total + 1):
       state, metrics = train_step(state)
@@ -169,7 +172,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         if verbose:
           progress.report(step, loss=values["loss"])
       if at(config.train.eval_every):
-        run_eval(step)
+        results = run_eval(step)
       if at(config.train.checkpoint_every):
         # A finite loss at this step does not prove its update was finite.
         _check_finite(step, metrics, ckpt)
@@ -182,7 +185,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     ckpt.wait()
     ckpt.close()
 
-  results = evaluator(state.params)
+  if results is None:  # the run was already complete: nothing was logged
+    results = evaluator(state.params)
   payload = {"step": total, "summary": evaluate.summarize(results),
              "curves": _to_json(results)}
   with open(os.path.join(workdir, "results.json"), "w") as f:

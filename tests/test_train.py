@@ -114,6 +114,12 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_resume_refuses_a_different_config(tmp_path):
   train.train_and_evaluate(tiny_config(), str(tmp_path), verbose=False)
+  log_path = str(tmp_path / "metrics.jsonl")
+  before = metrics.read_jsonl(log_path)
+  assert [r["step"] for r in before if "eval/true/error/model" in r] == [10, 20]
+  # Relaunching a finished run re-reports it without logging anything new.
+  train.train_and_evaluate(tiny_config(), str(tmp_path), verbose=False)
+  assert metrics.read_jsonl(log_path) == before
   with pytest.raises(ValueError, match="task.num_tasks: 16 -> 32"):
     train.train_and_evaluate(tiny_config(task={"num_tasks": 32}),
                              str(tmp_path), verbose=False)
