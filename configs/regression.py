@@ -31,7 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       num_points=num_points,  # K, context examples per sequence
       noise_var=0.25,  # sigma^2
       task_var=1.0,  # tau^2
-      num_tasks=1024,  # M, the task diversity; -1 means infinite
+      num_tasks=256,  # M, the task diversity; -1 means infinite
       pool_seed=0,
   ))
 
