@@ -117,6 +117,11 @@ def test_resume_refuses_a_different_config(tmp_path):
   log_path = str(tmp_path / "metrics.jsonl")
   before = metrics.read_jsonl(log_path)
   assert [r["step"] for r in before if "eval/true/error/model" in r] == [10, 20]
+  # Every checkpoint carries the run's config.
+  ckpt = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), 3)
+  assert ckpt.restore_config(ckpt.latest_step()) == json.load(
+      open(tmp_path / "config.json"))
+  ckpt.close()
   # Relaunching a finished run re-reports it without logging anything new.
   train.train_and_evaluate(tiny_config(), str(tmp_path), verbose=False)
   assert metrics.read_jsonl(log_path) == before

@@ -24,8 +24,6 @@ from icl.models import positional
 from icl.models.attention import CausalSelfAttention
 from icl.models.ops import per_token
 
-INPUT_KINDS = ("vector", "tokens")
-HEAD_KINDS = ("scalar", "logits")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
