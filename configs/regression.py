@@ -43,6 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       positional="learned",
       max_len=num_points * 2,  # one x- and one y-token per example
       dropout_rate=0.0,
+      kernel_init="lecun",  # or "gpt2": N(0, 0.02^2)
       dtype="float32",
   ))
 

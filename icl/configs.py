@@ -12,6 +12,7 @@ from typing import Any
 
 from icl import optimizers, tasks
 from icl.models import positional
+from icl.models.ops import KERNEL_INITS
 from icl.models.transformer import DTYPES
 
 REQUIRED_SECTIONS = ("task", "model", "optimizer", "train", "eval")
@@ -83,6 +84,7 @@ def validate_model(cfg, task):
           f"a divisor of model.d_model={cfg.model.d_model}")
   one_of(cfg, "model", "positional", positional.REGISTRY)
   one_of(cfg, "model", "dtype", DTYPES)
+  one_of(cfg, "model", "kernel_init", KERNEL_INITS)
   rate = cfg.model.dropout_rate
   if not _is_number(rate) or not 0 <= rate < 1:
     _fail("model.dropout_rate", rate, "a number in [0, 1)")

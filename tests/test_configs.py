@@ -25,6 +25,7 @@ BAD_VALUES = [
     ("model", "num_heads", 3, "model.num_heads must be a divisor of"),
     ("model", "max_len", 8, "model.max_len must be at least the sequence"),
     ("model", "dtype", "float16", "model.dtype must be one of"),
+    ("model", "kernel_init", "xavier", "model.kernel_init must be one of"),
     ("model", "dropout_rate", 1.0, "model.dropout_rate must be a number in"),
     ("optimizer", "name", "adagrad", "optimizer.name must be one of"),
     ("optimizer", "schedule", "linear", "optimizer.schedule must be one of"),

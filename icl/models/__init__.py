@@ -20,5 +20,6 @@ def build(model_cfg, task) -> Transformer:
       vocab_size=task.vocab_size,
       head=task.head,
       dropout_rate=model_cfg.dropout_rate,
+      kernel_init=model_cfg.kernel_init,
       dtype=DTYPES[model_cfg.dtype],
   ))

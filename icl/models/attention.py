@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from icl.models.ops import per_token
+from icl.models.ops import kernel, per_token
 from icl.models.positional.base import PositionalEncoding
 
 _NEG_INF = -1e30  # finite, so fully masked rows stay NaN-free
@@ -38,8 +38,7 @@ class CausalSelfAttention(nn.Module):
       return nn.DenseGeneral(
           features=features, axis=axis, dtype=cfg.dtype,
           param_dtype=cfg.param_dtype, name=name,
-          kernel_init=nn.with_logical_partitioning(
-              nn.initializers.normal(0.02), kernel_axes),
+          kernel_init=kernel(cfg, kernel_axes),
           bias_init=nn.with_logical_partitioning(nn.initializers.zeros,
                                                  bias_axes),
       )

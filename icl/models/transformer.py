@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from icl.models import positional
 from icl.models.attention import CausalSelfAttention
-from icl.models.ops import per_token
+from icl.models.ops import init as _init, kernel, per_token
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -42,12 +42,9 @@ class TransformerConfig:
   vocab_size: int = 0  # token count for "tokens" inputs and "logits" heads
   head: str = "scalar"
   dropout_rate: float = 0.0
+  kernel_init: str = "lecun"  # see KERNEL_INITS
   dtype: Any = jnp.float32  # activations and matmuls
   param_dtype: Any = jnp.float32
-
-
-def _init(axes, init=nn.initializers.normal(0.02)):
-  return nn.with_logical_partitioning(init, axes)
 
 
 def _constrain(x_BTD):
@@ -62,11 +59,11 @@ class MLP(nn.Module):
     cfg = self.config
     fc_in = nn.Dense(cfg.mlp_ratio * cfg.d_model, dtype=cfg.dtype,
                      param_dtype=cfg.param_dtype,
-                     kernel_init=_init(("embed", "mlp")),
+                     kernel_init=kernel(cfg, ("embed", "mlp")),
                      bias_init=_init(("mlp",), nn.initializers.zeros),
                      name="fc_in")
     fc_out = nn.Dense(cfg.d_model, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
-                      kernel_init=_init(("mlp", "embed")),
+                      kernel_init=kernel(cfg, ("mlp", "embed")),
                       bias_init=_init(("embed",), nn.initializers.zeros),
                       name="fc_out")
     return per_token(lambda x_ND: fc_out(nn.gelu(fc_in(x_ND))), x_BTD)
@@ -116,7 +113,7 @@ class Transformer(nn.Module):
     if cfg.input_kind == "vector":
       x_BTD = per_token(nn.Dense(cfg.d_model, use_bias=False, dtype=cfg.dtype,
                                  param_dtype=cfg.param_dtype,
-                                 kernel_init=_init((None, "embed")),
+                                 kernel_init=kernel(cfg, (None, "embed")),
                                  name="read_in"), inputs)
     else:
       x_BTD = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=cfg.dtype,
@@ -137,13 +134,13 @@ class Transformer(nn.Module):
     if cfg.head == "scalar":
       out_BT1 = per_token(nn.Dense(1, use_bias=False, dtype=cfg.dtype,
                                    param_dtype=cfg.param_dtype,
-                                   kernel_init=_init(("embed", None)),
+                                   kernel_init=kernel(cfg, ("embed", None)),
                                    name="read_out"), x_BTD)
       return out_BT1[..., 0].astype(jnp.float32)
     logits_BTV = per_token(nn.Dense(cfg.vocab_size, use_bias=False,
                                     dtype=cfg.dtype,
                                     param_dtype=cfg.param_dtype,
-                                    kernel_init=_init(("embed", "vocab")),
+                                    kernel_init=kernel(cfg, ("embed", "vocab")),
                                     name="unembed"), x_BTD)
     return logits_BTV.astype(jnp.float32)
 
