@@ -30,9 +30,9 @@ def test_training_learns_a_single_noiseless_task(tmp_path):
   untrained = run(1, tmp_path / "one_step")["summary"]
   results = run(300, tmp_path / "trained")
   trained = results["summary"]
-  # At init the model predicts ~0, which costs E|w|^2 / D = tau^2 = 1 on
-  # Gaussian tasks.
-  assert 0.8 < untrained["true/error/model"] < 1.25
+  # An untrained model cannot know w: on Gaussian tasks its error / D is
+  # about tau^2 = 1 or more (its own output variance adds to it).
+  assert untrained["true/error/model"] > 0.8
   assert trained["pretrain/error/model"] < 0.05 * untrained[
       "pretrain/error/model"]
   # dMMSE with one pool task knows w: exact from the first position.
