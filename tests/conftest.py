@@ -40,18 +40,24 @@ def run_module(module: str, *args: str, timeout: float = 300):
   """Runs ``python -m module args`` from the repo root.
 
   On a timeout the child is sent SIGABRT with faulthandler enabled, so the
-  failure shows where every thread was stuck instead of a bare timeout.
+  failure shows where every thread was stuck. One retry is allowed: an
+  intermittent XLA:CPU stall (README, "Known issues") was seen once in
+  about ten runs; its stacks are printed, and a second stall fails the test.
   """
   env = dict(os.environ, PYTHONFAULTHANDLER="1")
-  proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO,
-                          env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  try:
-    stdout, stderr = proc.communicate(timeout=timeout)
-  except subprocess.TimeoutExpired:
-    proc.send_signal(signal.SIGABRT)
-    stdout, stderr = proc.communicate()
-    pytest.fail(f"python -m {module} {' '.join(args)} did not finish in "
-                f"{timeout}s; thread stacks:\n{stderr[-8000:]}")
-  return subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
-                                     stderr)
+  for attempt in (1, 2):
+    proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+      stdout, stderr = proc.communicate(timeout=timeout)
+      return subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
+                                         stderr)
+    except subprocess.TimeoutExpired:
+      proc.send_signal(signal.SIGABRT)
+      _, stderr = proc.communicate()
+      report = (f"python -m {module} {' '.join(args)} did not finish in "
+                f"{timeout}s (attempt {attempt}); thread stacks:\n"
+                f"{stderr[-8000:]}")
+      print(report, file=sys.stderr)
+  pytest.fail(report)
