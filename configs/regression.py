@@ -5,6 +5,9 @@ Launch:
     python -m icl.main --config=configs/regression.py:paper \
         --config.task.num_tasks=1024 --workdir=runs/m1024
 
+    python -m icl.main --config=configs/regression.py \
+        --config.ensemble.num_tasks="(4,16,64,-1)" --workdir=runs/sweep
+
 Presets (the ``:arg``): ``cpu`` (default; 4 layers x 64, about 7 minutes on
 2 CPU cores) and
 ``paper`` (the paper's base setup: D=8, K=16, sigma^2=0.25, 8 layers x 128,
@@ -12,6 +15,9 @@ Presets (the ``:arg``): ``cpu`` (default; 4 layers x 64, about 7 minutes on
 """
 
 import ml_collections
+from ml_collections.config_dict import placeholder
+
+from icl import sharding
 
 PRESETS = ("cpu", "paper")
 
@@ -69,6 +75,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict(dict(
       batch_size=1024,
+  ))
+
+  # Device mesh and logical-axis rules (icl/sharding.py). The default is data
+  # parallel over every device, which is also right for one device.
+  c.mesh = ml_collections.ConfigDict(dict(
+      shape=sharding.default_shape(),  # {data: -1, fsdp: 1, tensor: 1}
+      rules=sharding.default_rules(),  # logical axis -> "mesh,axes" or ""
+  ))
+
+  # Train K models in one vmapped program (icl/ensemble.py): give one value
+  # per member, e.g. --config.ensemble.num_tasks="(4,16,64)".
+  c.ensemble = ml_collections.ConfigDict(dict(
+      seed=placeholder(tuple),
+      num_tasks=placeholder(tuple),
+      pool_seed=placeholder(tuple),
   ))
 
   if preset == "paper":

@@ -2,6 +2,7 @@
 
     python -m experiments.benchmark                       # paper-size regression
     python -m experiments.benchmark --config=configs/regression.py:cpu
+    python -m experiments.benchmark --part=ensemble --ensemble_sizes=1,4,16
 
 Prints steps/s, tokens/s, model FLOP/s and their fraction of the float32
 matmul peak measured in the same process, and the share of step time spent
@@ -11,6 +12,10 @@ Model FLOPs count the matmuls of forward + backward (3x forward):
 6 * (matmul parameters) * tokens + 12 * layers * T^2 * width * sequences for
 attention scores and mixing. Elementwise work is not counted, as is usual for
 MFU. XLA's own count of the compiled step is printed beside it.
+
+The ensemble part trains K models of ``--ensemble_config`` (4 layers x 64 by
+default) in one vmapped program and compares the model-steps per second with
+K sequential runs of the single-model program (whose rate is that of one).
 """
 
 from __future__ import annotations
@@ -20,12 +25,20 @@ import time
 from absl import app, flags
 import jax
 import jax.numpy as jnp
+import ml_collections
 from ml_collections import config_flags
 
-from icl import configs, models, optimizers, rng, train
+from icl import configs, metrics, rng, sharding, step
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/regression.py:paper", "Config to benchmark.")
+_ENSEMBLE_CONFIG = config_flags.DEFINE_config_file(
+    "ensemble_config", "configs/regression.py:cpu",
+    "Member config for the ensemble comparison (the small 4 x 64 model).")
+_ENSEMBLE_SIZES = flags.DEFINE_list("ensemble_sizes", ["1", "4", "16"],
+                                    "Ensemble sizes K to compare.")
+_PART = flags.DEFINE_enum("part", "all", ["all", "single", "ensemble"],
+                          "Which benchmarks to run.")
 _TIMED_STEPS = flags.DEFINE_integer("timed_steps", 20, "Timed training steps.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timing repeats (best is kept).")
 
@@ -59,33 +72,35 @@ def step_flops(config, task, params) -> float:
   return 6 * matmul_params * tokens + attention
 
 
-def main(argv):
-  del argv
-  config = _CONFIG.value
-  task = configs.validate(config)
-  model = models.build(config.model, task)
-  optimizer = optimizers.build(config.optimizer, config.train.steps)
-  state = train.init_state(model, task, optimizer, config.seed)
-  step_fn = jax.jit(train.make_train_step(
-      model, task, optimizer, config.train.batch_size, config.seed),
-      donate_argnums=0)
+def build(config, devices=None):
+  """(task, Program) of a validated config on all (or the given) devices."""
+  task = configs.validate(config, None if devices is None else len(devices))
+  program = step.Program(config, task,
+                         sharding.build_layout(config.mesh, devices))
+  return task, program
 
-  compiled = step_fn.lower(state).compile()
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, list) else cost
-  xla_flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
 
-  holder = {"state": state}
+def time_steps(program, steps: int, repeats: int) -> float:
+  """Seconds per step of ``program``, best of ``repeats`` runs of ``steps``."""
+  holder = {"state": program.init()}
 
   def run_steps():
     s = holder["state"]
-    for _ in range(_TIMED_STEPS.value):
-      s, metrics = step_fn(s)
+    for _ in range(steps):
+      s, metrics = program.step(s)
     jax.block_until_ready((s, metrics))
     holder["state"] = s
 
-  run_steps()  # warm-up (compilation, allocator)
-  step_time = best_time(run_steps, _REPEATS.value) / _TIMED_STEPS.value
+  run_steps()  # warm-up (allocator, caches)
+  return best_time(run_steps, repeats) / steps
+
+
+def single_report(config, peak: float) -> None:
+  task, program = build(config)
+  cost = program.step.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  xla_flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
+  step_time = time_steps(program, _TIMED_STEPS.value, _REPEATS.value)
 
   data_key = rng.stream(config.seed, "data")
   sample = jax.jit(lambda i: task.sample(jax.random.fold_in(data_key, i),
@@ -99,25 +114,58 @@ def main(argv):
     jax.block_until_ready(out)
 
   data_time = best_time(run_sampling, _REPEATS.value) / _TIMED_STEPS.value
-  peak = matmul_peak()
-  flops = step_flops(config, task, holder["state"].params)
+  params = program.abstract_state.params
+  flops = step_flops(config, task, params)
   tokens = config.train.batch_size * task.sequence_length()
-  n_params = sum(p.size for p in jax.tree.leaves(holder["state"].params))
-
-  print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()} "
-        f"({jax.default_backend()})")
+  n_params = sum(p.size for p in jax.tree.leaves(params))
   print(f"model: {config.model.num_layers} layers x {config.model.d_model}, "
         f"{config.model.num_heads} heads, {n_params:,} params; batch "
-        f"{config.train.batch_size} x {task.sequence_length()} tokens")
+        f"{config.train.batch_size} x {task.sequence_length()} tokens; mesh "
+        f"{dict(program.layout.sizes)}")
   print(f"steps/s:            {1 / step_time:.3f}")
   print(f"tokens/s:           {tokens / step_time:,.0f}")
   print(f"model FLOP/step:    {flops / 1e9:.2f} G (XLA count: "
         f"{xla_flops / 1e9:.2f} G)")
   print(f"model FLOP/s:       {flops / step_time / 1e9:.1f} G")
-  print(f"matmul peak:        {peak / 1e9:.1f} GFLOP/s (float32, 2048^2)")
   print(f"fraction of peak:   {flops / step_time / peak:.1%}")
   print(f"data generation:    {data_time * 1e3:.2f} ms/step = "
         f"{data_time / step_time:.1%} of step time")
+
+
+def ensemble_report(config, sizes: list[int]) -> None:
+  """K vmapped models against K sequential single-model runs."""
+  _, single = build(config)
+  sequential = time_steps(single, _TIMED_STEPS.value, _REPEATS.value)
+  rows = []
+  for k in sizes:
+    ens = ml_collections.ConfigDict(config.to_dict())
+    ens.ensemble.seed = tuple(range(k))
+    start = time.perf_counter()
+    _, program = build(ens)
+    compile_s = time.perf_counter() - start
+    step_time = time_steps(program, _TIMED_STEPS.value, _REPEATS.value)
+    rows.append([k, 1 / step_time, k / step_time, 1 / sequential,
+                 sequential * k / step_time, compile_s])
+  print(f"ensembles of {config.model.num_layers} layers x "
+        f"{config.model.d_model}, batch {config.train.batch_size} per model; "
+        f"sequential = one single-model run after another")
+  print(metrics.markdown_table(
+      ["K", "ensemble steps/s", "model-steps/s (vmapped)",
+       "model-steps/s (sequential)", "per-model speedup", "build+compile s"],
+      rows))
+
+
+def main(argv):
+  del argv
+  print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()} "
+        f"({jax.default_backend()})")
+  peak = matmul_peak()
+  print(f"matmul peak:        {peak / 1e9:.1f} GFLOP/s (float32, 2048^2)")
+  if _PART.value in ("all", "single"):
+    single_report(_CONFIG.value, peak)
+  if _PART.value in ("all", "ensemble"):
+    ensemble_report(_ENSEMBLE_CONFIG.value,
+                    [int(k) for k in _ENSEMBLE_SIZES.value])
 
 
 if __name__ == "__main__":

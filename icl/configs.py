@@ -1,6 +1,6 @@
 """Config validation: every bad value fails here, before anything compiles.
 
-Each check raises ``ValueError`` naming the field, the value and what is
+Each check raises ``ConfigError`` (a ``ValueError``) naming the field, the value and what is
 allowed, e.g. ``task.num_tasks must be a positive int or -1 (infinite), got 0``.
 """
 
@@ -10,16 +10,19 @@ import dataclasses
 import math
 from typing import Any
 
-from icl import optimizers, tasks
+import jax
+
+from icl import ensemble, optimizers, sharding, tasks
+from icl.errors import ConfigError
 from icl.models import positional
 from icl.models.ops import KERNEL_INITS
 from icl.models.transformer import DTYPES
 
-REQUIRED_SECTIONS = ("task", "model", "optimizer", "train", "eval")
+REQUIRED_SECTIONS = ("task", "model", "optimizer", "train", "eval", "mesh")
 
 
 def _fail(field: str, value: Any, allowed: str):
-  raise ValueError(f"{field} must be {allowed}, got {value!r}")
+  raise ConfigError(f"{field} must be {allowed}, got {value!r}")
 
 
 def _is_int(v) -> bool:
@@ -91,7 +94,7 @@ def validate_model(cfg, task):
   limit = positional.get(cfg.model.positional).max_positions(cfg.model)
   length = task.sequence_length()
   if limit is not None and length > limit:
-    raise ValueError(
+    raise ConfigError(
         f"model.max_len must be at least the sequence length {length} for "
         f"model.positional={cfg.model.positional!r} (a position table of "
         f"{limit} rows), got {limit}; raise model.max_len or use a "
@@ -124,8 +127,29 @@ def validate_train(cfg):
   positive_int(cfg, "eval", "batch_size")
 
 
-def validate(cfg) -> tasks.Task:
-  """Checks the whole config; returns the task it describes."""
+def validate_mesh(cfg, num_devices: int):
+  sizes = sharding.axis_sizes(dict(cfg.mesh.shape), num_devices)
+  sharding.parse_rules(dict(cfg.mesh.rules), tuple(sizes))
+
+
+def validate_ensemble(cfg, task):
+  size = ensemble.validate(cfg, task)
+  for k, member in enumerate(ensemble.member_configs(cfg)):
+    if not _is_int(member.seed):
+      _fail(f"ensemble.seed[{k}]", member.seed, "an int")
+    try:
+      validate_task(member)
+    except ConfigError as e:
+      raise ConfigError(f"ensemble member {k}: {e} (from the ensemble "
+                        f"section)") from None
+  return size
+
+
+def validate(cfg, num_devices: int | None = None) -> tasks.Task:
+  """Checks the whole config; returns the task it describes.
+
+  ``num_devices`` (default: all of them) is what the mesh must fill.
+  """
   for section in REQUIRED_SECTIONS:
     if section not in cfg:
       _fail(section, None, "a config section")
@@ -136,6 +160,9 @@ def validate(cfg) -> tasks.Task:
   validate_model(cfg, task)
   validate_optimizer(cfg)
   validate_train(cfg)
+  validate_ensemble(cfg, task)
+  validate_mesh(cfg, jax.device_count() if num_devices is None
+                else num_devices)
   return task
 
 

@@ -12,18 +12,20 @@ position
 The evaluation batches come from the ``eval`` random stream, disjoint from the
 training data stream, and are fixed for the whole run, so the curves at
 different steps are comparable. Baselines do not depend on the parameters:
-they are computed once.
+they are computed once, and the evaluation programs are shared by every
+evaluator of the same shapes (an ensemble's members compile them once).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import baselines
+from icl import baselines, sharding
 from icl.metrics import markdown_table
 from icl.tasks import regression
 
@@ -54,40 +56,67 @@ def regression_baselines(task: regression.RegressionTask, batch) -> dict:
   return preds
 
 
+def _per_position(a_BK, b_BK, dim: int):
+  return jnp.mean(jnp.square(a_BK - b_BK), axis=0) / dim
+
+
 def regression_curves(model_BK, baseline_preds: dict, clean_BK, dim: int):
-  """Per-position error / D and model-baseline gaps, as numpy [K] arrays."""
-  per_pos = lambda a_BK, b_BK: np.asarray(jnp.mean(jnp.square(a_BK - b_BK), 0)
-                                          / dim)
-  error = {"model": per_pos(model_BK, clean_BK)}
-  error.update({n: per_pos(p, clean_BK) for n, p in baseline_preds.items()})
-  delta = {n: per_pos(model_BK, p) for n, p in baseline_preds.items()}
-  return {"error": error, "delta": delta}
+  """Per-position error / D and model-baseline gaps, as [K] arrays.
+
+  Jittable; under a mesh the [K] curves come out replicated, so every host
+  can read them.
+  """
+  error = {"model": _per_position(model_BK, clean_BK, dim)}
+  error.update({n: _per_position(p, clean_BK, dim)
+                for n, p in baseline_preds.items()})
+  delta = {n: _per_position(model_BK, p, dim)
+           for n, p in baseline_preds.items()}
+  return sharding.replicate({"error": error, "delta": delta})
 
 
 def make_regression_evaluator(model, task: regression.RegressionTask,
                               batch_size: int, key: jax.Array
                               ) -> Callable[[Any], dict]:
-  """Returns ``evaluate(params) -> {dist: {'error': {...}, 'delta': {...}}}``."""
-  dists = {"pretrain": task, "true": task.true_distribution()}
-  batches, refs = {}, {}
-  for i, (name, dist) in enumerate(dists.items()):
-    batch = jax.jit(lambda k, d=dist: d.sample(k, batch_size))(
-        jax.random.fold_in(key, i))
-    batches[name] = batch
-    # The pool prior defines dMMSE on both distributions, so pass ``task``.
-    refs[name] = jax.jit(lambda b: regression_baselines(task, b))(batch)
+  """Returns ``evaluate(params) -> {dist: {'error': {...}, 'delta': {...}}}``.
 
-  @jax.jit
-  def predict(params, batch):
-    out_BT = model.apply({"params": params}, batch.inputs, batch.positions)
-    return regression.predictions_at_x(out_BT)
+  Call it (the first time) under the run's mesh, if any: the batches are
+  sampled sharded along ``batch``, like training batches.
+  """
+  dists = {"pretrain": task, "true": task.true_distribution()}
+  keys = {name: jax.random.fold_in(key, i) for i, name in enumerate(dists)}
+  setup = {}
+
+  def prepare():
+    for name, dist in dists.items():
+      batch = _sample(dist, batch_size, keys[name])
+      # The pool prior defines dMMSE on both distributions, so pass ``task``.
+      setup[name] = (batch, _baselines(task, batch))
 
   def evaluate(params) -> dict:
-    return {name: regression_curves(predict(params, batch), refs[name],
-                                    batch.extras["clean_targets"], task.dim)
-            for name, batch in batches.items()}
+    if not setup:
+      prepare()
+    return {name: jax.tree.map(np.asarray, _curves(
+                model, task.dim, params, batch, preds))
+            for name, (batch, preds) in setup.items()}
 
   return evaluate
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _sample(dist, batch_size, key):
+  return sharding.constrain_batch(dist.sample(key, batch_size))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _baselines(task, batch):
+  return regression_baselines(task, batch)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _curves(model, dim, params, batch, baseline_preds):
+  out_BT = model.apply({"params": params}, batch.inputs, batch.positions)
+  return regression_curves(regression.predictions_at_x(out_BT),
+                           baseline_preds, batch.extras["clean_targets"], dim)
 
 
 def summarize(results: dict) -> dict[str, float]:

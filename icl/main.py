@@ -2,18 +2,35 @@
 
     python -m icl.main --config=configs/regression.py[:preset] --workdir=DIR \
         [--config.task.num_tasks=1024 ...]
+
+Multi-host (one process per host, same command on each):
+
+    python -m icl.main --distributed --config=... --workdir=SHARED_DIR
+    # outside TPU pods / SLURM, name the coordinator and the process:
+    #   --coordinator_address=host0:1234 --num_processes=2 --process_id=0
 """
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from icl import configs, train
+from icl import configs, sharding, train
+from icl.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, with an optional :preset.", lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory: config, metrics, checkpoints, results. "
     "An existing run there is resumed.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() first (one "
+    "process per host; the mesh then spans every host's devices).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0 (with "
+    "--distributed; auto-detected on TPU pods and SLURM).")
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Processes in the run (with --distributed).")
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "This process's index (with --distributed).")
 
 
 def main(argv):
@@ -22,15 +39,18 @@ def main(argv):
   if _CONFIG.value is None:
     raise app.UsageError("--config is required, e.g. "
                          "--config=configs/regression.py")
-  try:  # bad input: one clear line, no traceback, nothing compiled
-    configs.validate_workdir(_WORKDIR.value)
-    configs.validate(_CONFIG.value)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from None
+  if _DISTRIBUTED.value:
+    sharding.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                    _PROCESS_ID.value)
   # orbax logs every checkpoint step at INFO; keep the progress line readable.
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  try:  # bad input: one clear line, no traceback, checked before compiling
+    configs.validate_workdir(_WORKDIR.value)
+    configs.validate(_CONFIG.value)
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except ConfigError as e:
+    raise app.UsageError(str(e)) from None
 
 
 if __name__ == "__main__":

@@ -11,18 +11,22 @@ from typing import Any, Iterable
 
 
 class JsonlWriter:
-  """Appends one JSON object per line; written by process 0 only."""
+  """Appends one JSON object per line. ``enabled=False`` (every process but
+  0 of a multi-host run) makes it a no-op, so each record is written once."""
 
-  def __init__(self, path: str):
+  def __init__(self, path: str, enabled: bool = True):
     self.path = path
+    self.enabled = enabled
 
   def write(self, record: dict[str, Any]) -> None:
+    if not self.enabled:
+      return
     with open(self.path, "a") as f:
       f.write(json.dumps(record) + "\n")
 
   def truncate_after(self, step: int) -> None:
     """Drops records past ``step``: a resumed run rewrites them exactly."""
-    if not os.path.exists(self.path):
+    if not self.enabled or not os.path.exists(self.path):
       return
     kept = []
     with open(self.path) as f:

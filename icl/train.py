@@ -1,15 +1,16 @@
 """``train_and_evaluate(config, workdir)``: the one training loop.
 
-The step is a pure function ``train_step(state) -> (state, metrics)``: it
-draws its batch from ``fold_in(data_key, state.step)`` on device, so a run is
-fully determined by its config, and a resumed run repeats an uninterrupted one
-bit for bit. It is compiled once with the state donated.
+The compiled pieces (sharded init and step, for one model or a vmapped
+ensemble) come from ``icl.step.Program``. The loop dispatches step n+1 before
+it reads step n's loss, checks that loss is finite, logs ``metrics.jsonl``
+and a progress line, evaluates, and checkpoints. A non-finite loss stops the
+run with the step named, and a checkpoint is written only for finite
+parameters, so the last one kept is good.
 
-The loop dispatches step n+1 before it reads step n's loss, checks that loss
-is finite, logs ``metrics.jsonl`` and a progress line, evaluates, and
-checkpoints. A non-finite loss stops the run with the step named, and a
-checkpoint is written only for finite parameters, so the last one kept is
-good.
+An ensemble writes one directory per member, ``member_{k}/`` with its own
+config.json, metrics.jsonl and results.json (what its separate run would
+write), and one checkpoint of the whole ensemble. In a multi-host run every
+process trains; only process 0 writes files other than checkpoints.
 """
 
 from __future__ import annotations
@@ -19,18 +20,21 @@ import math
 import os
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
+import numpy as np
 
-from icl import checkpoint, configs, evaluate, models, optimizers, rng
+from icl import checkpoint, configs, ensemble, evaluate, rng, sharding, tasks
+from icl import step as step_lib
+from icl.errors import ConfigError
 from icl.metrics import JsonlWriter, Progress
 
-# Fields a resumed run may change: how long it runs and how often it reports.
+# Fields a resumed run may change: how long it runs, how often it reports,
+# and the mesh it runs on (checkpoints restore onto any mesh).
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.eval_every",
-                     "train.checkpoint_every", "train.keep_checkpoints")
+                     "train.checkpoint_every", "train.keep_checkpoints",
+                     "mesh.")
 
 
 class NonFiniteError(FloatingPointError):
@@ -41,44 +45,6 @@ class NonFiniteError(FloatingPointError):
 def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
                             for x in jax.tree.leaves(tree)]))
-
-
-@flax.struct.dataclass
-class TrainState:
-  step: jax.Array
-  params: Any
-  opt_state: Any
-
-
-def init_state(model, task, optimizer, seed: int) -> TrainState:
-  example = task.sample(jax.random.key(0), 1)
-  params, _ = models.init_params(model, rng.stream(seed, "params"),
-                                 example.inputs, example.positions)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    opt_state=optimizer.init(params))
-
-
-def make_train_step(model, task, optimizer, batch_size: int, seed: int):
-  data_key = rng.stream(seed, "data")
-  dropout_key = rng.stream(seed, "dropout")
-
-  def train_step(state: TrainState):
-    batch = task.sample(jax.random.fold_in(data_key, state.step), batch_size)
-
-    def loss_fn(params):
-      outputs = model.apply(
-          {"params": params}, batch.inputs, batch.positions, train=True,
-          rngs={"dropout": jax.random.fold_in(dropout_key, state.step)})
-      return task.loss(outputs, batch)
-
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    new_state = TrainState(step=state.step + 1,
-                           params=optax.apply_updates(state.params, updates),
-                           opt_state=opt_state)
-    return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
-
-  return train_step
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -101,9 +67,10 @@ def _check_same_run(workdir: str, config_dict: dict) -> None:
   new = _flatten(config_dict)
   diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
            for k in sorted(set(old) | set(new))
-           if old.get(k) != new.get(k) and k not in RESUMABLE_CHANGES]
+           if old.get(k) != new.get(k)
+           and not k.startswith(RESUMABLE_CHANGES)]
   if diffs:
-    raise ValueError(
+    raise ConfigError(
         f"workdir {workdir!r} holds a run with a different config "
         f"({'; '.join(diffs)}); use a new --workdir or delete the old run")
 
@@ -115,43 +82,64 @@ def _to_json(x):
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       verbose: bool = True) -> dict:
+                       verbose: bool = True, devices=None):
   """Trains (resuming from ``workdir`` if possible), evaluates, and returns
-  the final results, also written to ``workdir/results.json``."""
+  the final results, also written to ``workdir/results.json``: one results
+  dict, or a list of them (one per member) for an ensemble.
+
+  ``devices`` (default: all) are the devices the mesh spans.
+  """
   configs.validate_workdir(workdir)
-  task = configs.validate(config)
-  config_dict = config.to_dict()
-  os.makedirs(workdir, exist_ok=True)
+  task = configs.validate(config, None if devices is None else len(devices))
+  config_dict = json.loads(json.dumps(config.to_dict()))  # tuples -> lists
   _check_same_run(workdir, config_dict)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump(config_dict, f, indent=2)
+  layout = sharding.build_layout(config.mesh, devices)
+  program = step_lib.Program(config, task, layout)  # compiles: checks first
+  members = ensemble.member_configs(config) or [config]
+  dirs = ([os.path.join(workdir, f"member_{k}") for k in range(len(members))]
+          if program.size else [workdir])
+  writer = sharding.is_writer()
+  if writer:
+    for d, member in zip([workdir] + dirs, [config] + members):
+      os.makedirs(d, exist_ok=True)
+      with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(member.to_dict(), f, indent=2)
 
-  model = models.build(config.model, task)
+  with program.context():
+    return _run(config, config_dict, workdir, program, members, dirs, writer,
+                verbose)
+
+
+def _run(config, config_dict, workdir, program, members, dirs, writer,
+         verbose):
   total = config.train.steps
-  optimizer = optimizers.build(config.optimizer, total)
-  state = init_state(model, task, optimizer, config.seed)
-  train_step = jax.jit(make_train_step(model, task, optimizer,
-                                       config.train.batch_size, config.seed),
-                       donate_argnums=0)
-  evaluator = evaluate.build(model, task, config.eval.batch_size,
-                             rng.stream(config.seed, "eval"))
-
+  evaluators = [evaluate.build(program.model, tasks.build(m.task),
+                               m.eval.batch_size, rng.stream(m.seed, "eval"))
+                for m in members]
+  logs = [JsonlWriter(os.path.join(d, "metrics.jsonl"), enabled=writer)
+          for d in dirs]
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
                                  config.train.keep_checkpoints)
-  log = JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
   start = ckpt.latest_step()
   if start is not None:
-    state = ckpt.restore(start, checkpoint.abstract_like(state))
-    if verbose:
+    state = ckpt.restore(start, program.abstract_state)
+    if verbose and writer:
       print(f"resumed from {workdir} at step {start}", flush=True)
   else:
     start = 0
-  log.truncate_after(start)
+    state = program.init()
+  for log in logs:
+    log.truncate_after(start)
 
-  def run_eval(step):
-    results = evaluator(state.params)
-    summary = evaluate.summarize(results)
-    log.write({"step": step, **{f"eval/{k}": v for k, v in summary.items()}})
+  def run_eval(step, log_it=True):
+    results = []
+    for k, (evaluator, log) in enumerate(zip(evaluators, logs)):
+      params = (program.member_params(state.params, k) if program.size
+                else state.params)
+      results.append(evaluator(params))
+      if log_it:
+        log.write({"step": step, **{f"eval/{name}": v for name, v in
+                                  evaluate.summarize(results[-1]).items()}})
     return results
 
   progress = Progress(total)
@@ -160,17 +148,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   results = None  # of the latest evaluation; the loop always ends with one
   try:
     for step in range(start + 1, total + 1):
-      state, metrics = train_step(state)
+      state, metrics = program.step(state)
       if pending is not None:
         _check_finite(*pending, ckpt)
       pending = (step, metrics)
       at = lambda every: step % every == 0 or step == total
       if at(config.train.log_every):
-        _check_finite(step, metrics, ckpt)
-        values = {k: float(v) for k, v in metrics.items()}
-        log.write({"step": step, **{f"train/{k}": v for k, v in values.items()}})
-        if verbose:
-          progress.report(step, loss=values["loss"])
+        values = _check_finite(step, metrics, ckpt)
+        for k, log in enumerate(logs):
+          log.write({"step": step, **{f"train/{name}": float(v[k])
+                                      for name, v in values.items()}})
+        if verbose and writer:
+          progress.report(step, loss=float(np.mean(values["loss"])))
       if at(config.train.eval_every):
         results = run_eval(step)
       if at(config.train.checkpoint_every):
@@ -186,20 +175,48 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     ckpt.close()
 
   if results is None:  # the run was already complete: nothing was logged
-    results = evaluator(state.params)
-  payload = {"step": total, "summary": evaluate.summarize(results),
-             "curves": _to_json(results)}
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(payload, f, indent=2)
-  if verbose:
-    print(evaluate.results_table(results), flush=True)
-  return results
+    results = run_eval(total, log_it=False)
+  for d, member_results in zip(dirs, results):
+    _write_results(d, total, member_results, writer)
+  if program.size:
+    _write_ensemble_summary(workdir, total, members, results, config, writer)
+  if verbose and writer:
+    for k, member_results in enumerate(results):
+      if program.size:
+        print(f"member {k} ({ensemble.describe(config, k)}):")
+      print(evaluate.results_table(member_results), flush=True)
+  return results if program.size else results[0]
 
 
-def _check_finite(step: int, metrics: dict, ckpt: checkpoint.Checkpointer):
-  loss = float(metrics["loss"])
-  if not math.isfinite(loss):
-    _stop(f"loss is {loss} at step {step}", ckpt)
+def _write_results(directory, step, results, writer):
+  if writer:
+    payload = {"step": step, "summary": evaluate.summarize(results),
+               "curves": _to_json(results)}
+    with open(os.path.join(directory, "results.json"), "w") as f:
+      json.dump(payload, f, indent=2)
+
+
+def _write_ensemble_summary(workdir, step, members, results, config, writer):
+  if writer:
+    payload = {"step": step, "members": [
+        {"member": k, "varied": ensemble.varied(config, k),
+         "summary": evaluate.summarize(r)}
+        for k, r in enumerate(results)]}
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(payload, f, indent=2)
+
+
+def _check_finite(step: int, metrics: dict, ckpt: checkpoint.Checkpointer
+                  ) -> dict[str, np.ndarray]:
+  """The metrics as [K] numpy arrays (K = 1 for a single model); stops the
+  run if any member's loss is not finite."""
+  values = {k: np.atleast_1d(np.asarray(v)) for k, v in metrics.items()}
+  bad = np.flatnonzero(~np.isfinite(values["loss"]))
+  if bad.size:
+    who = (f" for ensemble member(s) {bad.tolist()}"
+           if values["loss"].size > 1 else "")
+    _stop(f"loss is {values['loss'][bad[0]]} at step {step}{who}", ckpt)
+  return values
 
 
 def _stop(problem: str, ckpt: checkpoint.Checkpointer):

@@ -1,14 +1,25 @@
 """Shared helpers: tiny configs that train in seconds on one CPU core, and a
-subprocess runner for the command-line entry points."""
+subprocess runner for the command-line entry points.
 
-import os
+The whole suite sees 8 simulated CPU devices, so sharded code paths run
+here; a test that wants one device passes ``devices=ONE_DEVICE``.
+"""
+
+import jax
+
+# Before anything initializes a JAX backend.
+jax.config.update("jax_num_cpu_devices", 8)
+
+import os  # noqa: E402
 import signal
 import subprocess
 import sys
 
-import pytest
+import pytest  # noqa: E402
 
-from configs import regression
+from configs import regression  # noqa: E402
+
+ONE_DEVICE = jax.devices()[:1]
 
 
 def tiny_config(**sections):

@@ -4,7 +4,7 @@ import json
 import os
 
 from experiments import benchmark, task_diversity
-from tests.conftest import run_module
+from tests.conftest import ONE_DEVICE, run_module
 
 
 def test_task_diversity_sweep_writes_table_plot_and_results(tmp_path):
@@ -32,12 +32,9 @@ def test_sweep_configs_vary_only_the_task_diversity():
 
 def test_model_flops_count_matches_a_hand_count():
   from configs import regression
-  from icl import configs as icl_configs, models, optimizers, train
   config = regression.get_config("cpu")
-  task = icl_configs.validate(config)
-  model = models.build(config.model, task)
-  state = train.init_state(model, task, optimizers.build(config.optimizer, 10),
-                           0)
+  task, program = benchmark.build(config, ONE_DEVICE)
+  state = program.abstract_state
   d, f, layers, t, b = 64, 256, 4, 32, 128
   per_layer = 4 * d * d + 2 * d * f  # q, k, v, out; fc_in, fc_out
   kernels = layers * per_layer + 9 * d + d  # + read-in (D+1 -> d), read-out

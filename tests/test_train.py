@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from icl import checkpoint, metrics, train
-from tests.conftest import REPO, tiny_config
+from tests.conftest import ONE_DEVICE, REPO, tiny_config
 
 
 def test_training_learns_a_single_noiseless_task(tmp_path):
@@ -51,17 +51,20 @@ KILL_OVERRIDES = {"train": {"steps": 1500, "log_every": 50, "eval_every": 500,
 def _cli_args(config_overrides, workdir):
   args = [sys.executable, "-m", "icl.main",
           "--config=configs/regression.py", f"--workdir={workdir}"]
-  flat = tiny_config(**config_overrides).to_dict()
-  for section, fields in flat.items():
-    if isinstance(fields, dict):
-      args += [f"--config.{section}.{k}={v}" for k, v in fields.items()]
-  return args
+  def flags(prefix, d):
+    for k, v in d.items():
+      if isinstance(v, dict):
+        yield from flags(f"{prefix}{k}.", v)
+      elif v is not None:
+        yield f"--config.{prefix}{k}={v}"
+  return args + list(flags("", tiny_config(**config_overrides).to_dict()))
 
 
 def test_sigkill_and_restart_reproduces_an_uninterrupted_run(tmp_path):
   reference = str(tmp_path / "reference")
+  # One device, like the command-line child: bitwise equality is asked.
   train.train_and_evaluate(tiny_config(**KILL_OVERRIDES), reference,
-                           verbose=False)
+                           verbose=False, devices=ONE_DEVICE)
 
   killed = str(tmp_path / "killed")
   # Output goes to a file: an unread pipe could fill and stall the child.
@@ -85,7 +88,7 @@ def test_sigkill_and_restart_reproduces_an_uninterrupted_run(tmp_path):
   assert 200 <= interrupted_at < 1500
 
   train.train_and_evaluate(tiny_config(**KILL_OVERRIDES), killed,
-                           verbose=False)
+                           verbose=False, devices=ONE_DEVICE)
 
   step_a, params_a = checkpoint.load_params(reference)
   step_b, params_b = checkpoint.load_params(killed)

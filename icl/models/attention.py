@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from icl.models.ops import kernel, per_token
+from icl.models.ops import ShapedDense, per_token
 from icl.models.positional.base import PositionalEncoding
 
 _NEG_INF = -1e30  # finite, so fully masked rows stay NaN-free
@@ -34,19 +34,10 @@ class CausalSelfAttention(nn.Module):
     cfg = self.config
     head_dim = cfg.d_model // cfg.num_heads
 
-    def projection(name, features, axis, kernel_axes, bias_axes):
-      return nn.DenseGeneral(
-          features=features, axis=axis, dtype=cfg.dtype,
-          param_dtype=cfg.param_dtype, name=name,
-          kernel_init=kernel(cfg, kernel_axes),
-          bias_init=nn.with_logical_partitioning(nn.initializers.zeros,
-                                                 bias_axes),
-      )
-
     def qkv(name):
-      return per_token(projection(name, (cfg.num_heads, head_dim), -1,
-                                  ("embed", "heads", "kv"), ("heads", "kv")),
-                       x_BTD)
+      return per_token(ShapedDense((cfg.num_heads, head_dim), 1,
+                                   ("embed", "heads", "kv"), ("heads", "kv"),
+                                   cfg, name=name), x_BTD)
 
     q_BTHK, k_BTHK, v_BTHK = qkv("query"), qkv("key"), qkv("value")
     q_BTHK, k_BTHK = self.positional.rotate(q_BTHK, k_BTHK, positions_BT)
@@ -65,5 +56,5 @@ class CausalSelfAttention(nn.Module):
 
     z_BTHK = jnp.einsum("bhqs,bshk->bqhk", pattern_BHTT.astype(cfg.dtype), v_BTHK)
     self.sow("intermediates", "hook_z", z_BTHK)
-    return per_token(projection("out", cfg.d_model, (-2, -1),
-                                ("heads", "kv", "embed"), ("embed",)), z_BTHK)
+    return per_token(ShapedDense((cfg.d_model,), 2, ("heads", "kv", "embed"),
+                                 ("embed",), cfg, name="out"), z_BTHK)

@@ -42,6 +42,9 @@ class Task(abc.ABC):
   # What the model must accept and produce; read by the model builder.
   input_kind: str  # "vector" or "tokens"
   head: str  # "scalar" or "logits"
+  # Fields an ensemble may vary per member; ``sample`` must accept traced
+  # values for them.
+  ensemble_fields: tuple[str, ...] = ()
 
   @property
   def input_dim(self) -> int:

@@ -5,7 +5,8 @@
 The pretraining distribution is a pool of M task vectors drawn once; each
 sequence draws one of them uniformly. Pool task i is *defined* as
 ``normal(fold_in(pool_key, i))``, so the pool is never stored: any M, even
-2^20, costs one fold-in per sequence, and M can vary across ensemble members.
+2^20, costs one fold-in per sequence, and M and the pool seed can be traced
+values that vary across ensemble members.
 ``num_tasks = -1`` means M = infinity: a fresh w per sequence.
 
 Tokens interleave x_1, y_1, ..., x_K, y_K. An x-token is [0, x], a y-token is
@@ -37,6 +38,9 @@ class RegressionTask(Task):
 
   input_kind = "vector"
   head = "scalar"
+  # Fields that may differ between the members of one ensemble (they change
+  # no shape, so the members can share one vmapped program).
+  ensemble_fields = ("num_tasks", "pool_seed")
 
   @property
   def input_dim(self) -> int:
@@ -74,11 +78,14 @@ class RegressionTask(Task):
     return self.pool_task(jnp.arange(self.num_tasks))
 
   def sample_tasks(self, key: jax.Array, batch_size: int) -> jax.Array:
-    if self.finite_pool:
-      index_B = jax.random.randint(key, (batch_size,), 0, self.num_tasks)
-      return self.pool_task(index_B)
-    return jax.random.normal(key, (batch_size, self.dim)) * jnp.sqrt(
+    # Branch-free in num_tasks, so an ensemble can vmap over it; with a
+    # Python int the unused branch is dead code.
+    m = self.num_tasks
+    index_B = jax.random.randint(key, (batch_size,), 0, jnp.maximum(m, 1))
+    fresh_BD = jax.random.normal(key, (batch_size, self.dim)) * jnp.sqrt(
         self.task_var)
+    return jnp.where(jnp.asarray(m == INFINITE), fresh_BD,
+                     self.pool_task(index_B))
 
   def sample(self, key: jax.Array, batch_size: int,
              length: int | None = None) -> Batch:

@@ -1,0 +1,156 @@
+"""The training program of a config: state, step, and their shardings.
+
+``train_step(state, member) -> (state, metrics)`` is pure. It draws its batch
+from ``fold_in(data_key, state.step)`` on device, so a run is determined by
+its config and a resumed run repeats an uninterrupted one. ``member`` holds
+the per-model seed and task values: Python constants for a single model,
+int32 [K] arrays that ``vmap`` maps over for an ensemble.
+
+``Program`` compiles init and step once, ahead of time, with shardings from a
+``Layout``: parameters and optimizer state by their logical axis names (plus
+the leading ``ensemble`` axis), the batch along ``batch``, the metrics
+replicated. The state is donated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from icl import ensemble, models, optimizers, rng, sharding
+from icl.errors import ConfigError
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def init_state(model, task, optimizer, seed, boxed: bool = False
+               ) -> TrainState:
+  """A fresh state; ``boxed`` keeps Flax's logical-axis boxes (for specs)."""
+  example = task.sample(jax.random.key(0), 1)
+  params = model.init({"params": rng.stream(seed, "params")}, example.inputs,
+                      example.positions)["params"]
+  if not boxed:
+    params = nn.meta.unbox(params)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    opt_state=optimizer.init(params))
+
+
+def member_task(task, member):
+  fields = member["task"]
+  return dataclasses.replace(task, **fields) if fields else task
+
+
+def make_train_step(model, task, optimizer, batch_size: int):
+  def train_step(state: TrainState, member):
+    data_key = rng.stream(member["seed"], "data")
+    dropout_key = rng.stream(member["seed"], "dropout")
+    batch = member_task(task, member).sample(
+        jax.random.fold_in(data_key, state.step), batch_size)
+    batch = sharding.constrain_batch(batch)
+
+    def loss_fn(params):
+      outputs = model.apply(
+          {"params": params}, batch.inputs, batch.positions, train=True,
+          rngs={"dropout": jax.random.fold_in(dropout_key, state.step)})
+      return task.loss(outputs, batch)
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    new_state = TrainState(step=state.step + 1,
+                           params=optax.apply_updates(state.params, updates),
+                           opt_state=opt_state)
+    return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
+
+  return train_step
+
+
+class Program:
+  """Everything compiled for one run of ``config`` on ``layout``.
+
+  Attributes: ``model``, ``optimizer``, ``size`` (K, or 0 for one model),
+  ``abstract_state`` (ShapeDtypeStructs with shardings: the restore target),
+  ``init()``, ``step(state)``, ``member_params(params, k)``.
+  """
+
+  def __init__(self, config, task, layout: sharding.Layout):
+    self.layout = layout
+    self.size = ensemble.size(config)
+    self.model = model = models.build(config.model, task)
+    self.optimizer = optimizer = optimizers.build(config.optimizer,
+                                                  config.train.steps)
+    batch_size = config.train.batch_size
+    sharding.check_batch(layout, "train.batch_size", batch_size)
+    sharding.check_batch(layout, "eval.batch_size", config.eval.batch_size)
+    ways = layout.shards(layout.ensemble_axes or None)
+    if self.size % ways:
+      raise ConfigError(
+          f"mesh.rules.ensemble must split the {self.size} ensemble members "
+          f"evenly, got {','.join(layout.ensemble_axes)!r} of size {ways}")
+
+    # Init is traced without the logical rules: Flax's DenseGeneral applies a
+    # kernel's 3-D constraint to its flattened 2-D form. out_shardings place
+    # the state instead.
+    with jax.set_mesh(layout.mesh):
+      boxed = jax.eval_shape(
+          lambda: init_state(model, task, optimizer, config.seed, boxed=True))
+    logical = nn.get_partition_spec(boxed)
+    member_shardings = layout.tree_shardings(logical)
+    self.param_shardings = member_shardings.params
+    train_step = make_train_step(model, task, optimizer, batch_size)
+
+    if self.size:
+      members = ensemble.member_variables(config)
+      spmd_axes = layout.ensemble_axes or None
+      init_fn = lambda: jax.vmap(
+          lambda seed: init_state(model, task, optimizer, seed))(
+              members["seed"])
+      step_fn = lambda state: jax.vmap(train_step, spmd_axis_name=spmd_axes)(
+          state, members)
+      self.state_shardings = layout.tree_shardings(logical, ensemble=True)
+    else:
+      member = ensemble.single_member(config)
+      init_fn = lambda: init_state(model, task, optimizer, config.seed)
+      step_fn = lambda state: train_step(state, member)
+      self.state_shardings = member_shardings
+
+    with jax.set_mesh(layout.mesh):
+      shapes = jax.eval_shape(init_fn)
+      sharding.check_divisible(layout, shapes, self.state_shardings,
+                               "the train state entry")
+      self.abstract_state = jax.tree.map(
+          lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+          shapes, self.state_shardings)
+      self.init = jax.jit(init_fn, out_shardings=self.state_shardings
+                          ).lower().compile()
+    with self.context():
+      replicated = layout.replicated()
+      self.step = jax.jit(
+          step_fn, in_shardings=(self.state_shardings,),
+          out_shardings=(self.state_shardings, replicated),
+          donate_argnums=0).lower(self.abstract_state).compile()
+      self._member_params = jax.jit(
+          lambda params, k: jax.tree.map(lambda x: x[k], params),
+          out_shardings=self.param_shardings)
+
+  @contextlib.contextmanager
+  def context(self):
+    """Mesh and logical rules, active while tracing anything of this run."""
+    with jax.set_mesh(self.layout.mesh), self.layout.rule_context():
+      yield
+
+  def member_params(self, params, k: int):
+    """Member k's parameters of an ensemble, on the member layout."""
+    with self.context():
+      return self._member_params(params, jnp.int32(k))
