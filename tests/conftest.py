@@ -39,6 +39,17 @@ def tiny_config(**sections):
   return c
 
 
+def config_flags(config) -> list[str]:
+  """``--config.a.b=v`` flags that rebuild ``config`` from its file."""
+  def flags(prefix, d):
+    for k, v in d.items():
+      if isinstance(v, dict):
+        yield from flags(f"{prefix}{k}.", v)
+      elif v is not None:
+        yield f"--config.{prefix}{k}={v}"
+  return list(flags("", config.to_dict()))
+
+
 @pytest.fixture
 def tiny():
   return tiny_config

@@ -3,8 +3,12 @@
 import json
 import os
 
+import numpy as np
+import pytest
+
 from experiments import benchmark, task_diversity
-from tests.conftest import ONE_DEVICE, run_module
+from icl.errors import ConfigError
+from tests.conftest import ONE_DEVICE, run_module, tiny_config
 
 
 def test_task_diversity_sweep_writes_table_plot_and_results(tmp_path):
@@ -28,6 +32,28 @@ def test_sweep_configs_vary_only_the_task_diversity():
   a, b = configs[8].to_dict(), configs[-1].to_dict()
   assert a["task"].pop("num_tasks") == 8 and b["task"].pop("num_tasks") == -1
   assert a == b and a["train"]["steps"] == 7
+
+
+def test_sweep_as_one_ensemble_matches_separate_runs(tmp_path):
+  configs = {m: tiny_config(task={"num_tasks": m}) for m in (2, 8, -1)}
+  separate = task_diversity.run_sweep(configs, str(tmp_path / "separate"))
+  together = task_diversity.run_sweep(configs, str(tmp_path / "together"),
+                                      ensemble=True)
+  assert list(together) == [2, 8, -1]
+  for m in configs:
+    assert set(together[m]) == set(separate[m])
+    names = sorted(separate[m])
+    np.testing.assert_allclose([together[m][n] for n in names],
+                               [separate[m][n] for n in names], rtol=1e-3)
+  assert together[2]["pretrain/error/model"] != together[8][
+      "pretrain/error/model"]
+
+
+def test_ensemble_sweep_needs_runs_that_differ_only_in_m():
+  configs = {2: tiny_config(task={"num_tasks": 2}),
+             8: tiny_config(task={"num_tasks": 8}, train={"steps": 40})}
+  with pytest.raises(ConfigError, match="differ only in M.*train.steps 40"):
+    task_diversity.ensemble_config(configs)
 
 
 def test_model_flops_count_matches_a_hand_count():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from icl import checkpoint, metrics, train
-from tests.conftest import ONE_DEVICE, REPO, tiny_config
+from tests.conftest import ONE_DEVICE, REPO, config_flags, tiny_config
 
 
 def test_training_learns_a_single_noiseless_task(tmp_path):
@@ -49,15 +49,9 @@ KILL_OVERRIDES = {"train": {"steps": 1500, "log_every": 50, "eval_every": 500,
 
 
 def _cli_args(config_overrides, workdir):
-  args = [sys.executable, "-m", "icl.main",
-          "--config=configs/regression.py", f"--workdir={workdir}"]
-  def flags(prefix, d):
-    for k, v in d.items():
-      if isinstance(v, dict):
-        yield from flags(f"{prefix}{k}.", v)
-      elif v is not None:
-        yield f"--config.{prefix}{k}={v}"
-  return args + list(flags("", tiny_config(**config_overrides).to_dict()))
+  return [sys.executable, "-m", "icl.main", "--config=configs/regression.py",
+          f"--workdir={workdir}",
+          *config_flags(tiny_config(**config_overrides))]
 
 
 def test_sigkill_and_restart_reproduces_an_uninterrupted_run(tmp_path):

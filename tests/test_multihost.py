@@ -1,0 +1,62 @@
+"""Two processes (2 CPU devices each) train one run through
+``jax.distributed``, as two hosts would."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from icl import metrics, train
+from tests.conftest import REPO, config_flags, tiny_config
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_two_hosts_train_like_one_host_with_the_same_devices(tmp_path):
+  config = tiny_config()
+  workdir = tmp_path / "two_hosts"
+  port = _free_port()
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES="2")
+  procs, logs = [], []
+  for process_id in (0, 1):
+    logs.append(open(tmp_path / f"process_{process_id}.log", "w+"))
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "icl.main", "--distributed",
+         f"--coordinator_address=localhost:{port}", "--num_processes=2",
+         f"--process_id={process_id}", "--config=configs/regression.py",
+         f"--workdir={workdir}", *config_flags(config)],
+        cwd=REPO, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
+  try:
+    for proc in procs:
+      proc.wait(timeout=300)
+  finally:  # a host that never finished must not outlive the test
+    for proc in procs:
+      if proc.poll() is None:
+        proc.kill()
+  for proc, log in zip(procs, logs):
+    log.seek(0)
+    assert proc.returncode == 0, log.read()[-3000:]
+
+  # Metrics are written once: one record per logged step, not one per host.
+  records = metrics.read_jsonl(workdir / "metrics.jsonl")
+  train_steps = [r["step"] for r in records if "train/loss" in r]
+  assert train_steps == [5, 10, 15, 20]
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["10", "20"]
+  assert (workdir / "results.json").exists()
+
+  # The mesh spanned both hosts' 4 devices: one process with 4 devices
+  # follows the same trajectory.
+  reference = tmp_path / "one_host"
+  train.train_and_evaluate(config, str(reference), verbose=False,
+                           devices=jax.devices()[:4])
+  expected = [r["train/loss"] for r in metrics.read_jsonl(
+      reference / "metrics.jsonl") if "train/loss" in r]
+  np.testing.assert_allclose([r["train/loss"] for r in records
+                              if "train/loss" in r], expected, rtol=1e-5)
