@@ -132,10 +132,11 @@ def single_report(config, peak: float) -> None:
         f"{data_time / step_time:.1%} of step time")
 
 
-def ensemble_report(config, sizes: list[int]) -> None:
+def ensemble_report(config, sizes: list[int], peak: float) -> None:
   """K vmapped models against K sequential single-model runs."""
-  _, single = build(config)
+  task, single = build(config)
   sequential = time_steps(single, _TIMED_STEPS.value, _REPEATS.value)
+  flops = step_flops(config, task, single.abstract_state.params)
   rows = []
   for k in sizes:
     ens = ml_collections.ConfigDict(config.to_dict())
@@ -149,10 +150,36 @@ def ensemble_report(config, sizes: list[int]) -> None:
   print(f"ensembles of {config.model.num_layers} layers x "
         f"{config.model.d_model}, batch {config.train.batch_size} per model; "
         f"sequential = one single-model run after another")
+  print(f"one model: {flops / 1e9:.2f} GFLOP/step; a sequential run reaches "
+        f"{flops / sequential / 1e9:.1f} GFLOP/s = "
+        f"{flops / sequential / peak:.1%} of the matmul peak")
   print(metrics.markdown_table(
       ["K", "ensemble steps/s", "model-steps/s (vmapped)",
        "model-steps/s (sequential)", "per-model speedup", "build+compile s"],
       rows))
+
+
+def batching_report(k: int, tokens: int, width: int, hidden: int) -> None:
+  """Per-model cost of one op done for K models at once vs for one model:
+  a matmul like the MLP's and an elementwise op (gelu) on its output."""
+  def per_call(fn, *args):
+    jax.block_until_ready(fn(*args))
+    return best_time(lambda: jax.block_until_ready(fn(*args)), _REPEATS.value)
+
+  x = jnp.ones((k, tokens, width))
+  w = jnp.ones((k, width, hidden))
+  h = jnp.ones((k, tokens, hidden))
+  matmul = jax.jit(lambda a, b: a @ b)
+  gelu = jax.jit(jax.nn.gelu)
+  rows = [["matmul", per_call(matmul, x[0], w[0]) * 1e3,
+           per_call(matmul, x, w) * 1e3],
+          ["gelu", per_call(gelu, h[0]) * 1e3, per_call(gelu, h) * 1e3]]
+  print(f"one op, for 1 model and for K={k} at once ({tokens} tokens, "
+        f"{width} -> {hidden}); per-model cost ratio > 1 means batching "
+        f"is slower per model")
+  print(metrics.markdown_table(
+      ["op", "1 model ms", f"K={k} ms", "per-model cost ratio"],
+      [r + [r[2] / k / r[1]] for r in rows]))
 
 
 def main(argv):
@@ -164,8 +191,12 @@ def main(argv):
   if _PART.value in ("all", "single"):
     single_report(_CONFIG.value, peak)
   if _PART.value in ("all", "ensemble"):
-    ensemble_report(_ENSEMBLE_CONFIG.value,
-                    [int(k) for k in _ENSEMBLE_SIZES.value])
+    config = _ENSEMBLE_CONFIG.value
+    sizes = [int(k) for k in _ENSEMBLE_SIZES.value]
+    ensemble_report(config, sizes, peak)
+    batching_report(max(sizes), config.train.batch_size * 2 *
+                    config.task.num_points, config.model.d_model,
+                    config.model.d_model * config.model.mlp_ratio)
 
 
 if __name__ == "__main__":

@@ -147,23 +147,31 @@ def build_layout(mesh_cfg, devices: Sequence[Any] | None = None) -> Layout:
   return Layout(mesh, rules)
 
 
-def check_divisible(layout: Layout, abstract_tree: Any, sharding_tree: Any,
-                    what: str) -> None:
-  """Every sharded dimension must split evenly over its mesh axes."""
-  leaves = jax.tree_util.tree_leaves_with_path(abstract_tree)
-  shardings = jax.tree.leaves(sharding_tree,
+def check_divisible(layout: Layout, abstract_tree: Any, logical_tree: Any,
+                    ensemble: bool, what: str) -> None:
+  """Every sharded dimension must split evenly over its mesh axes.
+
+  ``logical_tree`` holds each leaf's logical names (for one member; an
+  ensemble's leaves have the ``ensemble`` axis in front).
+  """
+  shardings = jax.tree.leaves(layout.tree_shardings(logical_tree, ensemble),
                               is_leaf=lambda x: isinstance(x, NamedSharding))
-  for (path, leaf), sharding in zip(leaves, shardings):
+  names = jax.tree.leaves(logical_tree,
+                          is_leaf=lambda x: isinstance(x, P) or x is None)
+  leaves = jax.tree_util.tree_leaves_with_path(abstract_tree)
+  for (path, leaf), sharding, logical in zip(leaves, shardings, names):
+    logical = (("ensemble",) if ensemble else ()) + tuple(logical or ())
     for dim, (size, entry) in enumerate(zip(leaf.shape, sharding.spec)):
       ways = layout.shards(entry)
       if size % ways:
         name = "/".join(str(getattr(k, "key", getattr(k, "name", k)))
                         for k in path)
         raise ConfigError(
-            f"mesh.rules must split every sharded dimension evenly: {what} "
-            f"{name} has dimension {dim} of size {size}, which mesh axes "
-            f"{entry!r} (size {ways}) do not divide; change mesh.shape or the "
-            f"rule for that axis in mesh.rules")
+            f"mesh.rules.{logical[dim]} must split every dimension it shards "
+            f"evenly: {what} {name} has dimension {dim} "
+            f"({logical[dim]}) of size {size}, which mesh axes {entry!r} "
+            f"(size {ways}) do not divide; change mesh.shape or "
+            f"mesh.rules.{logical[dim]}")
 
 
 def check_batch(layout: Layout, field: str, batch_size: int) -> None:

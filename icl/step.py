@@ -127,7 +127,7 @@ class Program:
 
     with jax.set_mesh(layout.mesh):
       shapes = jax.eval_shape(init_fn)
-      sharding.check_divisible(layout, shapes, self.state_shardings,
+      sharding.check_divisible(layout, shapes, logical, bool(self.size),
                                "the train state entry")
       self.abstract_state = jax.tree.map(
           lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),

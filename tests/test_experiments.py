@@ -66,3 +66,27 @@ def test_model_flops_count_matches_a_hand_count():
   kernels = layers * per_layer + 9 * d + d  # + read-in (D+1 -> d), read-out
   expected = 6 * kernels * b * t + 12 * layers * t * t * d * b
   assert benchmark.step_flops(config, task, state.params) == expected
+
+
+def test_benchmark_prints_throughput_and_the_ensemble_table():
+  tiny = ["--config.model.num_layers=1", "--config.model.d_model=16",
+          "--config.train.batch_size=8"]
+  out = run_module(
+      "experiments.benchmark", "--config=configs/regression.py:cpu",
+      "--ensemble_config=configs/regression.py:cpu", "--timed_steps=2",
+      "--repeats=1", "--ensemble_sizes=1,2", *tiny,
+      *[flag.replace("--config.", "--ensemble_config.") for flag in tiny])
+  assert out.returncode == 0, out.stderr[-2000:]
+  lines = dict(line.split(":", 1) for line in out.stdout.splitlines()
+               if ":" in line and not line.startswith("|"))
+  assert float(lines["steps/s"]) > 0
+  assert 0 < float(lines["fraction of peak"].strip().rstrip("%")) < 100
+  assert "of step time" in lines["data generation"]
+  rows = [line.split("|")[1:-1] for line in out.stdout.splitlines()
+          if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
+  ensemble_rows = [r for r in rows if len(r) == 6]
+  assert [int(r[0]) for r in ensemble_rows] == [1, 2]
+  for k, ens_rate, per_model, sequential, speedup, _ in (
+      [float(v) for v in r] for r in ensemble_rows):
+    assert per_model == pytest.approx(k * ens_rate, rel=1e-3)
+    assert speedup == pytest.approx(per_model / sequential, rel=1e-3)

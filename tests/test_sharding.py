@@ -186,7 +186,8 @@ def test_bad_mesh_configs_fail_before_anything_is_written(tmp_path, field,
 
 @pytest.mark.parametrize("shape, rules, ensemble, message", [
     # 2 heads over tensor=8: the heads dimension does not split evenly.
-    (dict(data=1, tensor=8), {}, None, r"size 2, which mesh axes 'tensor'"),
+    (dict(data=1, tensor=8), {}, None, r"mesh.rules.heads must split.*\(heads\) of size 2, which mesh "
+     r"axes 'tensor'"),
     (dict(data=-1), {"batch": "data"}, None, None),
     (dict(data=4, fsdp=2), {"mlp": "fsdp", "embed": ""}, None, None),
     # 3 ensemble members over data=2.
