@@ -121,3 +121,30 @@ def test_bfloat16_compute_keeps_float32_params_and_outputs():
   assert not np.array_equal(out16, out32)
   np.testing.assert_allclose(out16, out32, atol=0.05 * float(
       jnp.abs(out32).max()))
+
+
+def test_shaped_dense_matches_dense_general_and_works_under_rules():
+  import flax.linen as nn
+  from icl import sharding
+  from icl.models.ops import KERNEL_INITS, ShapedDense
+  from tests.conftest import tiny_config
+  cfg = TransformerConfig()
+  z = jnp.ones((3, 2, 32))
+  ours = ShapedDense((64,), 2, ("heads", "kv", "embed"), ("embed",), cfg)
+  flax_dense = nn.DenseGeneral(64, axis=(-2, -1),
+                               kernel_init=KERNEL_INITS["lecun"])
+  p_ours = nn.meta.unbox(ours.init(jax.random.key(1), z)["params"])
+  p_flax = flax_dense.init(jax.random.key(1), z)["params"]
+  np.testing.assert_array_equal(p_ours["kernel"], p_flax["kernel"])
+  assert p_ours["kernel"].shape == (2, 32, 64)
+  np.testing.assert_allclose(ours.apply({"params": p_ours}, z),
+                             flax_dense.apply({"params": p_flax}, z),
+                             atol=1e-5)
+  # Under a mesh with logical rules, the kernel's box keeps a valid shape.
+  config = tiny_config()
+  config.mesh.shape.update(data=1, tensor=8)
+  layout = sharding.build_layout(config.mesh)
+  with jax.set_mesh(layout.mesh), layout.rule_context():
+    out = jax.jit(lambda p, z: ours.apply({"params": p}, z))(p_ours, z)
+  np.testing.assert_allclose(out, ours.apply({"params": p_ours}, z),
+                             atol=1e-5)
