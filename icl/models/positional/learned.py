@@ -18,6 +18,10 @@ class LearnedPositionalEncoding(PositionalEncoding):
         (self.config.max_len, self.config.d_model),
         self.config.param_dtype,
     )
+    # Gather from a whole table, as FSDP all-gathers any weight before use: a
+    # table split along embed would make the batch-sharded lookup fall back
+    # to replicating its output (XLA warns of a full rematerialization).
+    table_PD = nn.with_logical_constraint(table_PD, (None, None))
     return x_BTD + jnp.take(table_PD, positions_BT, axis=0).astype(x_BTD.dtype)
 
   @classmethod
