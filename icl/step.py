@@ -99,9 +99,8 @@ class Program:
           f"mesh.rules.ensemble must split the {self.size} ensemble members "
           f"evenly, got {','.join(layout.ensemble_axes)!r} of size {ways}")
 
-    # Init is traced without the logical rules: Flax's DenseGeneral applies a
-    # kernel's 3-D constraint to its flattened 2-D form. out_shardings place
-    # the state instead.
+    # Init is traced under the mesh but without the logical rules: its
+    # out_shardings place the state, so constraints inside it add nothing.
     with jax.set_mesh(layout.mesh):
       boxed = jax.eval_shape(
           lambda: init_state(model, task, optimizer, config.seed, boxed=True))
