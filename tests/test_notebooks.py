@@ -18,7 +18,10 @@ def test_quickstart_runs_and_plots(tmp_path, monkeypatch):
              for o in cell.get("outputs", [])]
   assert not [o for o in outputs if o.output_type == "error"]
   images = [o for o in outputs if "image/png" in o.get("data", {})]
-  assert len(images) == 1
+  assert len(images) == 2  # one run's curves, then the ensemble's
   text = "".join(o.get("text", "") for o in outputs)
   assert "| pretrain |" in text and "| true |" in text
   assert os.path.exists(tmp_path / "runs" / "quickstart_tiny" / "results.json")
+  for k in range(3):
+    assert os.path.exists(tmp_path / "runs" / "quickstart_tiny_ensemble" /
+                          f"member_{k}" / "results.json")
