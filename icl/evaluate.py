@@ -41,19 +41,31 @@ def _dmmse_chunk(batch: int, k: int, m: int) -> int:
 
 
 def regression_baselines(task: regression.RegressionTask, batch) -> dict:
-  """Predictions [B, K] of every baseline that applies to ``task``."""
+  """Predictions [B, K] of every baseline that applies to ``task``.
+
+  Each baseline is its own compiled program, finished before the next one
+  starts. With all three in one program, XLA:CPU (jaxlib 0.10.2) deadlocked
+  at random: the process idled at 0% CPU waiting for the result. It hung in
+  3 of 3 runs of 150 calls at M = 256, while the split programs finished
+  450 calls of 450. This was the "stall" of the first session.
+  """
+  names = ["ridge", "ols"] + (["dmmse"] if task.finite_pool else [])
+  return {name: jax.block_until_ready(_baseline(task, name, batch))
+          for name in names}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _baseline(task: regression.RegressionTask, name: str, batch) -> jax.Array:
   x_BKD, y_BK = regression.split_tokens(batch.inputs)
-  preds = {
-      "ridge": baselines.ridge(x_BKD, y_BK, task.ridge_lambda),
-      "ols": baselines.least_squares(x_BKD, y_BK),
-  }
-  if task.finite_pool:
-    pool_MD = task.pool()
-    chunk = _dmmse_chunk(x_BKD.shape[0], x_BKD.shape[1], task.num_tasks)
-    preds["dmmse"] = baselines.in_chunks(
-        lambda x, y: baselines.dmmse(x, y, pool_MD, task.noise_var),
-        x_BKD, y_BK, chunk_size=chunk)
-  return preds
+  if name == "ridge":
+    return baselines.ridge(x_BKD, y_BK, task.ridge_lambda)
+  if name == "ols":
+    return baselines.least_squares(x_BKD, y_BK)
+  pool_MD = task.pool()
+  chunk = _dmmse_chunk(x_BKD.shape[0], x_BKD.shape[1], task.num_tasks)
+  return baselines.in_chunks(
+      lambda x, y: baselines.dmmse(x, y, pool_MD, task.noise_var),
+      x_BKD, y_BK, chunk_size=chunk)
 
 
 def _per_position(a_BK, b_BK, dim: int):
@@ -90,7 +102,7 @@ def make_regression_evaluator(model, task: regression.RegressionTask,
     for name, dist in dists.items():
       batch = _sample(dist, batch_size, keys[name])
       # The pool prior defines dMMSE on both distributions, so pass ``task``.
-      setup[name] = (batch, _baselines(task, batch))
+      setup[name] = (batch, regression_baselines(task, batch))
 
   def evaluate(params) -> dict:
     if not setup:
@@ -105,11 +117,6 @@ def make_regression_evaluator(model, task: regression.RegressionTask,
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _sample(dist, batch_size, key):
   return sharding.constrain_batch(dist.sample(key, batch_size))
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _baselines(task, batch):
-  return regression_baselines(task, batch)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
