@@ -13,7 +13,7 @@ Multi-host (one process per host, same command on each):
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from icl import configs, sharding, train
+from icl import sharding, train
 from icl.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -46,8 +46,6 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   try:  # bad input: one clear line, no traceback, checked before compiling
-    configs.validate_workdir(_WORKDIR.value)
-    configs.validate(_CONFIG.value)
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   except ConfigError as e:
     raise app.UsageError(str(e)) from None

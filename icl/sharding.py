@@ -147,14 +147,14 @@ def build_layout(mesh_cfg, devices: Sequence[Any] | None = None) -> Layout:
   return Layout(mesh, rules)
 
 
-def check_divisible(layout: Layout, abstract_tree: Any, logical_tree: Any,
-                    ensemble: bool, what: str) -> None:
+def check_divisible(layout: Layout, abstract_tree: Any, sharding_tree: Any,
+                    logical_tree: Any, ensemble: bool, what: str) -> None:
   """Every sharded dimension must split evenly over its mesh axes.
 
   ``logical_tree`` holds each leaf's logical names (for one member; an
   ensemble's leaves have the ``ensemble`` axis in front).
   """
-  shardings = jax.tree.leaves(layout.tree_shardings(logical_tree, ensemble),
+  shardings = jax.tree.leaves(sharding_tree,
                               is_leaf=lambda x: isinstance(x, NamedSharding))
   names = jax.tree.leaves(logical_tree,
                           is_leaf=lambda x: isinstance(x, P) or x is None)

@@ -124,13 +124,19 @@ class Program:
       step_fn = lambda state: train_step(state, member)
       self.state_shardings = member_shardings
 
+    # The state's shapes follow from the boxed trace (plus the model axis).
+    lead = (self.size,) if self.size else ()
+    shapes = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(lead + x.shape, x.dtype),
+        jax.tree.map(lambda b: b.unbox(apply_constraint=False)
+                     if isinstance(b, nn.LogicallyPartitioned) else b, boxed,
+                     is_leaf=lambda b: isinstance(b, nn.LogicallyPartitioned)))
+    sharding.check_divisible(layout, shapes, self.state_shardings, logical,
+                             bool(self.size), "the train state entry")
+    self.abstract_state = jax.tree.map(
+        lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
+        shapes, self.state_shardings)
     with jax.set_mesh(layout.mesh):
-      shapes = jax.eval_shape(init_fn)
-      sharding.check_divisible(layout, shapes, logical, bool(self.size),
-                               "the train state entry")
-      self.abstract_state = jax.tree.map(
-          lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
-          shapes, self.state_shardings)
       self.init = jax.jit(init_fn, out_shardings=self.state_shardings
                           ).lower().compile()
     with self.context():
