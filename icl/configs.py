@@ -77,6 +77,35 @@ def validate_task(cfg):
       _fail("task.num_tasks", m, "a positive int or -1 (infinite)")
     if not _is_int(cfg.task.pool_seed):
       _fail("task.pool_seed", cfg.task.pool_seed, "an int")
+  elif issubclass(task_cls, tasks.SequenceTask):
+    validate_sequence_task(cfg)
+
+
+def validate_sequence_task(cfg):
+  for name in ("min_length", "max_length"):
+    positive_int(cfg, "task", name)
+  if cfg.task.max_length < cfg.task.min_length:
+    _fail("task.max_length", cfg.task.max_length,
+          f"at least task.min_length={cfg.task.min_length}")
+  if "alphabet" in cfg.task:
+    positive_int(cfg, "task", "alphabet")
+  if "scratchpad" in cfg.task and not isinstance(cfg.task.scratchpad, bool):
+    _fail("task.scratchpad", cfg.task.scratchpad, "True or False")
+  if "max_number" in cfg.task:
+    positive_int(cfg, "task", "max_number")
+  for name in ("batch_size", "min_length", "max_length"):
+    if name not in cfg.eval:
+      _fail(f"eval.{name}", None, "set for a token task (a positive int)")
+    positive_int(cfg, "eval", name)
+  if cfg.eval.max_length < cfg.eval.min_length:
+    _fail("eval.max_length", cfg.eval.max_length,
+          f"at least eval.min_length={cfg.eval.min_length}")
+  if "max_number" in cfg.task:
+    longest = max(cfg.task.max_length, cfg.eval.max_length)
+    if cfg.task.max_number + 1 < longest:
+      _fail("task.max_number", cfg.task.max_number,
+            f"at least {longest - 1}, so that a count of length {longest} "
+            "(task.max_length or eval.max_length) fits in the numbers")
 
 
 def validate_model(cfg, task):
@@ -91,14 +120,55 @@ def validate_model(cfg, task):
   rate = cfg.model.dropout_rate
   if not _is_number(rate) or not 0 <= rate < 1:
     _fail("model.dropout_rate", rate, "a number in [0, 1)")
-  limit = positional.get(cfg.model.positional).max_positions(cfg.model)
-  length = task.sequence_length()
-  if limit is not None and length > limit:
+  validate_positions(cfg, task)
+
+
+def _longest_sequence(cfg, task) -> tuple[int, str]:
+  """Tokens in the longest sequence the model will see, and why."""
+  if isinstance(task, tasks.SequenceTask) and (
+      cfg.eval.max_length > task.max_length):
+    return (task.sequence_length(cfg.eval.max_length),
+            f"eval.max_length={cfg.eval.max_length}")
+  return task.sequence_length(), "training"
+
+
+def validate_positions(cfg, task):
+  """Temperature, randomized positions, and position-table coverage."""
+  model = cfg.model
+  if not _is_number(model.get("length_temperature", 0.0)):
+    _fail("model.length_temperature", model.length_temperature,
+          "a finite number (0 disables the length temperature)")
+  for flag in ("learn_temperature", "randomized_positions_at_eval"):
+    if not isinstance(model.get(flag, False), bool):
+      _fail(f"model.{flag}", model[flag], "True or False")
+  longest, source = _longest_sequence(cfg, task)
+  randomized = model.get("randomized_positions", 0)
+  if not _is_int(randomized) or randomized < 0:
+    _fail("model.randomized_positions", randomized,
+          "an int >= 0 (L_max; 0 disables randomized positions)")
+  if randomized and randomized < longest:
+    _fail("model.randomized_positions", randomized,
+          f"0 or at least {longest}, the tokens in the longest sequence "
+          f"({source}): position ids are drawn without repeats from "
+          f"[0, L_max)")
+  if model.get("randomized_positions_at_eval") and not randomized:
+    _fail("model.randomized_positions_at_eval", True,
+          "False unless model.randomized_positions is set")
+  if (model.get("randomized_positions_at_eval")
+      and not isinstance(task, tasks.SequenceTask)):
+    _fail("model.randomized_positions_at_eval", True,
+          f"False for task {cfg.task.name!r} (its evaluator uses ordered "
+          "positions)")
+  limit = positional.get(model.positional).max_positions(model)
+  needed, why = ((randomized, f"model.randomized_positions={randomized}")
+                 if randomized else (longest, f"sequence length {longest} "
+                                     f"({source})"))
+  if limit is not None and needed > limit:
     raise ConfigError(
-        f"model.max_len must be at least the sequence length {length} for "
-        f"model.positional={cfg.model.positional!r} (a position table of "
-        f"{limit} rows), got {limit}; raise model.max_len or use a "
-        f"positional encoding without a table")
+        f"model.max_len must be at least {needed} for "
+        f"model.positional={model.positional!r}, to hold a position id for "
+        f"the {why}, got {limit}; raise model.max_len or use an encoding "
+        f"without a table")
 
 
 def validate_optimizer(cfg):

@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import baselines, sharding
+from icl import baselines, evaluate_lengths, sharding
 from icl.metrics import markdown_table
 from icl.tasks import regression
+from icl.tasks.sequence import SequenceTask
 
 DISTRIBUTIONS = ("pretrain", "true")
 # Bound on dMMSE's [chunk, K, M] intermediates, in elements.
@@ -126,8 +127,15 @@ def _curves(model, dim, params, batch, baseline_preds):
                            baseline_preds, batch.extras["clean_targets"], dim)
 
 
+def _is_lengths(results: dict) -> bool:
+  return "lengths" in results
+
+
 def summarize(results: dict) -> dict[str, float]:
-  """Flat ``{'true/error/model': mean over positions, ...}`` scalars."""
+  """Flat scalars: ``{'true/error/model': mean over positions, ...}`` for
+  regression, ``{'exact_match/beyond': ..., ...}`` for token tasks."""
+  if _is_lengths(results):
+    return evaluate_lengths.summarize(results)
   flat = {}
   for dist, groups in results.items():
     for group, curves in groups.items():
@@ -137,7 +145,10 @@ def summarize(results: dict) -> dict[str, float]:
 
 
 def results_table(results: dict) -> str:
-  """Markdown: one row per distribution, errors and gaps averaged over K."""
+  """Markdown: one row per distribution, errors and gaps averaged over K
+  (regression), or one row per length (token tasks)."""
+  if _is_lengths(results):
+    return evaluate_lengths.table(results)
   s = summarize(results)
   cols = [("error/model", "model"), ("error/ridge", "ridge"),
           ("error/dmmse", "dMMSE"), ("error/ols", "OLS"),
@@ -147,14 +158,21 @@ def results_table(results: dict) -> str:
   return markdown_table(["tasks"] + [c for _, c in cols], rows)
 
 
-# Task type -> evaluator factory ``(model, task, batch_size, key) -> fn``.
-EVALUATORS = {regression.RegressionTask: make_regression_evaluator}
+def save_plot(results: dict, directory: str, title: str = "") -> None:
+  """Writes the run's figure, where its task has one (accuracy per length)."""
+  if _is_lengths(results):
+    evaluate_lengths.plot({"model": results},
+                          f"{directory}/accuracy_vs_length.png", title)
 
 
-def build(model, task, batch_size: int, key: jax.Array):
-  """The evaluator for ``task``'s type: ``evaluate(params) -> results``."""
-  factory = EVALUATORS.get(type(task))
-  if factory is None:
-    raise ValueError(f"no evaluator for task type {type(task).__name__}; "
-                     f"known: {[t.__name__ for t in EVALUATORS]}")
-  return factory(model, task, batch_size, key)
+def build(model, task, eval_cfg, key: jax.Array, positions=None):
+  """The evaluator for ``task``: ``evaluate(params) -> results``.
+
+  ``positions``: a batch transform for evaluation position ids, or None.
+  """
+  if isinstance(task, regression.RegressionTask):
+    return make_regression_evaluator(model, task, eval_cfg.batch_size, key)
+  if isinstance(task, SequenceTask):
+    return evaluate_lengths.LengthEvaluator(model, task, eval_cfg, key,
+                                            positions)
+  raise ValueError(f"no evaluator for task type {type(task).__name__}")

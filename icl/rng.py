@@ -1,6 +1,7 @@
 """Named random streams split from one seed.
 
-Every consumer of randomness (params, data, tasks, eval, dropout) gets its own
+Every consumer of randomness (params, data, tasks, eval, dropout,
+positions) gets its own
 stream ``fold_in(key(seed), id(name))``. Two streams never share a key even
 when their seeds are equal, e.g. ``seed=0`` and ``task.pool_seed=0``.
 """
@@ -9,7 +10,7 @@ import zlib
 
 import jax
 
-STREAMS = ("params", "data", "tasks", "eval", "dropout")
+STREAMS = ("params", "data", "tasks", "eval", "dropout", "positions")
 
 
 def stream(seed: int, name: str) -> jax.Array:

@@ -26,6 +26,7 @@ import optax
 
 from icl import ensemble, models, optimizers, rng, sharding
 from icl.errors import ConfigError
+from icl.models.positional import randomized
 
 
 @flax.struct.dataclass
@@ -52,12 +53,17 @@ def member_task(task, member):
   return dataclasses.replace(task, **fields) if fields else task
 
 
-def make_train_step(model, task, optimizer, batch_size: int):
+def make_train_step(model, task, optimizer, batch_size: int, positions=None):
+  """``positions``: a batch transform of the position ids (randomized
+  positions), or None."""
   def train_step(state: TrainState, member):
     data_key = rng.stream(member["seed"], "data")
     dropout_key = rng.stream(member["seed"], "dropout")
     batch = member_task(task, member).sample(
         jax.random.fold_in(data_key, state.step), batch_size)
+    if positions is not None:
+      batch = positions(jax.random.fold_in(
+          rng.stream(member["seed"], "positions"), state.step), batch)
     batch = sharding.constrain_batch(batch)
 
     def loss_fn(params):
@@ -107,7 +113,10 @@ class Program:
     logical = nn.get_partition_spec(boxed)
     member_shardings = layout.tree_shardings(logical)
     self.param_shardings = member_shardings.params
-    train_step = make_train_step(model, task, optimizer, batch_size)
+    self.train_positions, self.eval_positions = randomized.transforms(
+        config.model)
+    train_step = make_train_step(model, task, optimizer, batch_size,
+                                 self.train_positions)
 
     if self.size:
       members = ensemble.member_variables(config)

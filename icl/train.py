@@ -78,7 +78,9 @@ def _check_same_run(workdir: str, config_dict: dict) -> None:
 def _to_json(x):
   if isinstance(x, dict):
     return {k: _to_json(v) for k, v in x.items()}
-  return [float(v) for v in x] if hasattr(x, "__len__") else float(x)
+  if hasattr(x, "__len__"):
+    return [_to_json(v) for v in x]
+  return x if isinstance(x, int) else float(x)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -113,8 +115,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 def _run(config, config_dict, workdir, program, members, dirs, writer,
          verbose):
   total = config.train.steps
-  evaluators = [evaluate.build(program.model, tasks.build(m.task),
-                               m.eval.batch_size, rng.stream(m.seed, "eval"))
+  evaluators = [evaluate.build(program.model, tasks.build(m.task), m.eval,
+                               rng.stream(m.seed, "eval"),
+                               program.eval_positions)
                 for m in members]
   logs = [JsonlWriter(os.path.join(d, "metrics.jsonl"), enabled=writer)
           for d in dirs]
@@ -178,6 +181,8 @@ def _run(config, config_dict, workdir, program, members, dirs, writer,
     results = run_eval(total, log_it=False)
   for d, member_results in zip(dirs, results):
     _write_results(d, total, member_results, writer)
+    if writer:
+      evaluate.save_plot(member_results, d, title=_title(config))
   if program.size:
     _write_ensemble_summary(workdir, total, members, results, config, writer)
   if verbose and writer:
@@ -188,12 +193,18 @@ def _run(config, config_dict, workdir, program, members, dirs, writer,
   return results if program.size else results[0]
 
 
+def _title(config) -> str:
+  return f"{config.task.name}, {config.model.positional}"
+
+
 def _write_results(directory, step, results, writer):
   if writer:
     payload = {"step": step, "summary": evaluate.summarize(results),
                "curves": _to_json(results)}
     with open(os.path.join(directory, "results.json"), "w") as f:
       json.dump(payload, f, indent=2)
+    with open(os.path.join(directory, "results.md"), "w") as f:
+      f.write(evaluate.results_table(results) + "\n")
 
 
 def _write_ensemble_summary(workdir, step, members, results, config, writer):

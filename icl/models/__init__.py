@@ -15,6 +15,8 @@ def build(model_cfg, task) -> Transformer:
       mlp_ratio=model_cfg.mlp_ratio,
       positional=model_cfg.positional,
       max_len=model_cfg.max_len,
+      length_temperature=model_cfg.get("length_temperature", 0.0),
+      learn_temperature=model_cfg.get("learn_temperature", False),
       input_kind=task.input_kind,
       input_dim=task.input_dim,
       vocab_size=task.vocab_size,

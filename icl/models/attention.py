@@ -4,6 +4,12 @@ The attention module knows nothing about positions beyond calling the
 encoding's ``rotate`` and ``bias`` hooks. The causal mask is built from the
 sequence index, never from position ids: randomized or repeated position ids
 must not change which tokens a query may see.
+
+With ``decode=True`` keys, values and their position ids go to a ``cache``
+collection. The first such call (on a [B, T_max] input) only sizes the
+cache; later calls append their tokens at the cache index and attend over
+everything cached so far. The same code computes the full pass, with query
+indices 0..T-1 over keys 0..T-1.
 """
 
 from __future__ import annotations
@@ -16,13 +22,9 @@ import jax.numpy as jnp
 
 from icl.models.ops import ShapedDense, per_token
 from icl.models.positional.base import PositionalEncoding
+from icl.models.temperature import LengthTemperature
 
 _NEG_INF = -1e30  # finite, so fully masked rows stay NaN-free
-
-
-def causal_mask(seq_len: int) -> jax.Array:
-  """[1, 1, T, T] boolean: query i may attend to key j iff j <= i."""
-  return jnp.tril(jnp.ones((seq_len, seq_len), dtype=bool))[None, None]
 
 
 class CausalSelfAttention(nn.Module):
@@ -30,7 +32,8 @@ class CausalSelfAttention(nn.Module):
   positional: PositionalEncoding
 
   @nn.compact
-  def __call__(self, x_BTD: jax.Array, positions_BT: jax.Array) -> jax.Array:
+  def __call__(self, x_BTD: jax.Array, positions_BT: jax.Array, *,
+               decode: bool = False) -> jax.Array:
     cfg = self.config
     head_dim = cfg.d_model // cfg.num_heads
 
@@ -41,20 +44,52 @@ class CausalSelfAttention(nn.Module):
 
     q_BTHK, k_BTHK, v_BTHK = qkv("query"), qkv("key"), qkv("value")
     q_BTHK, k_BTHK = self.positional.rotate(q_BTHK, k_BTHK, positions_BT)
+    query_index_T = jnp.arange(x_BTD.shape[1])
+    k_BSHK, v_BSHK, k_positions_BS = k_BTHK, v_BTHK, positions_BT
+    if decode:
+      k_BSHK, v_BSHK, k_positions_BS, query_index_T = self._cache(
+          k_BTHK, v_BTHK, positions_BT)
 
-    scores_BHTT = jnp.einsum("bqhk,bshk->bhqs", q_BTHK, k_BTHK) / jnp.sqrt(
+    scores_BHTS = jnp.einsum("bqhk,bshk->bhqs", q_BTHK, k_BSHK) / jnp.sqrt(
         head_dim).astype(cfg.dtype)
-    bias = self.positional.bias(positions_BT, positions_BT)
+    bias = self.positional.bias(positions_BT, k_positions_BS)
     if bias is not None:
-      scores_BHTT = scores_BHTT + bias.astype(scores_BHTT.dtype)
-    seq_len = x_BTD.shape[1]
-    scores_BHTT = jnp.where(causal_mask(seq_len), scores_BHTT, _NEG_INF)
-    self.sow("intermediates", "hook_attn_scores", scores_BHTT)
+      scores_BHTS = scores_BHTS + bias.astype(scores_BHTS.dtype)
+    if cfg.length_temperature or cfg.learn_temperature:
+      scores_BHTS = scores_BHTS * LengthTemperature(
+          cfg, name="temperature")(query_index_T).astype(scores_BHTS.dtype)
+    visible_TS = jnp.arange(k_BSHK.shape[1])[None, :] <= query_index_T[:, None]
+    scores_BHTS = jnp.where(visible_TS[None, None], scores_BHTS, _NEG_INF)
+    self.sow("intermediates", "hook_attn_scores", scores_BHTS)
     # Softmax in float32 even under bfloat16: it is where low precision hurts.
-    pattern_BHTT = jax.nn.softmax(scores_BHTT.astype(jnp.float32), axis=-1)
-    self.sow("intermediates", "hook_pattern", pattern_BHTT)
+    pattern_BHTS = jax.nn.softmax(scores_BHTS.astype(jnp.float32), axis=-1)
+    self.sow("intermediates", "hook_pattern", pattern_BHTS)
 
-    z_BTHK = jnp.einsum("bhqs,bshk->bqhk", pattern_BHTT.astype(cfg.dtype), v_BTHK)
+    z_BTHK = jnp.einsum("bhqs,bshk->bqhk", pattern_BHTS.astype(cfg.dtype),
+                        v_BSHK)
     self.sow("intermediates", "hook_z", z_BTHK)
     return per_token(ShapedDense((cfg.d_model,), 2, ("heads", "kv", "embed"),
                                  ("embed",), cfg, name="out"), z_BTHK)
+
+  def _cache(self, k_BTHK, v_BTHK, positions_BT):
+    """Appends to the KV cache; returns all cached keys, values, their
+    position ids, and the sequence indices of the new queries."""
+    sized = self.has_variable("cache", "cached_key")
+    key = self.variable("cache", "cached_key", jnp.zeros, k_BTHK.shape, k_BTHK.dtype)
+    value = self.variable("cache", "cached_value", jnp.zeros, v_BTHK.shape,
+                          v_BTHK.dtype)
+    positions = self.variable("cache", "cached_positions", jnp.zeros,
+                              positions_BT.shape, jnp.int32)
+    index = self.variable("cache", "cache_index", lambda: jnp.zeros((), jnp.int32))
+    new = k_BTHK.shape[1]
+    if not sized:  # this call only creates the cache
+      return k_BTHK, v_BTHK, positions_BT, jnp.arange(new)
+    start = index.value
+    key.value = jax.lax.dynamic_update_slice(key.value, k_BTHK,
+                                             (0, start, 0, 0))
+    value.value = jax.lax.dynamic_update_slice(value.value, v_BTHK,
+                                               (0, start, 0, 0))
+    positions.value = jax.lax.dynamic_update_slice(
+        positions.value, positions_BT.astype(jnp.int32), (0, start))
+    index.value = start + new
+    return key.value, value.value, positions.value, start + jnp.arange(new)

@@ -37,6 +37,8 @@ class TransformerConfig:
   mlp_ratio: int = 4
   positional: str = "learned"
   max_len: int = 64  # size of any position table; position ids must be below
+  length_temperature: float = 0.0  # beta in 1 + beta log n; 0 disables
+  learn_temperature: bool = False  # learn beta per head (from the value above)
   input_kind: str = "vector"  # "vector": Dense read-in; "tokens": embedding
   input_dim: int = 0  # feature width for "vector" inputs
   vocab_size: int = 0  # token count for "tokens" inputs and "logits" heads
@@ -80,12 +82,13 @@ class Block(nn.Module):
   positional: positional.PositionalEncoding
 
   @nn.compact
-  def __call__(self, x_BTD, positions_BT, *, train: bool):
+  def __call__(self, x_BTD, positions_BT, *, train: bool,
+               decode: bool = False):
     cfg = self.config
     dropout = nn.Dropout(cfg.dropout_rate, deterministic=not train)
     self.sow("intermediates", "hook_resid_pre", x_BTD)
     attn_out_BTD = CausalSelfAttention(cfg, self.positional, name="attn")(
-        _layer_norm(cfg, "ln1")(x_BTD), positions_BT)
+        _layer_norm(cfg, "ln1")(x_BTD), positions_BT, decode=decode)
     attn_out_BTD = dropout(attn_out_BTD)
     self.sow("intermediates", "hook_attn_out", attn_out_BTD)
     x_BTD = _constrain(x_BTD + attn_out_BTD)
@@ -103,12 +106,14 @@ class Transformer(nn.Module):
   inputs: float [B, T, F] ("vector") or int [B, T] ("tokens").
   positions: int [B, T] position ids (data, not derived from shapes).
   outputs: [B, T] for the scalar head, [B, T, V] for the logits head.
+  decode: use and extend the ``cache`` collection (``icl.decoding``).
   """
 
   config: TransformerConfig
 
   @nn.compact
-  def __call__(self, inputs, positions_BT, *, train: bool = False):
+  def __call__(self, inputs, positions_BT, *, train: bool = False,
+               decode: bool = False):
     cfg = self.config
     if cfg.input_kind == "vector":
       x_BTD = per_token(nn.Dense(cfg.d_model, use_bias=False, dtype=cfg.dtype,
@@ -128,7 +133,7 @@ class Transformer(nn.Module):
     x_BTD = _constrain(x_BTD)
     for layer in range(cfg.num_layers):
       x_BTD = Block(cfg, encoding, name=f"blocks_{layer}")(
-          x_BTD, positions_BT, train=train)
+          x_BTD, positions_BT, train=train, decode=decode)
     x_BTD = _layer_norm(cfg, "ln_final")(x_BTD)
     self.sow("intermediates", "hook_final", x_BTD)
     if cfg.head == "scalar":

@@ -1,13 +1,23 @@
 """Synthetic tasks, built from config by name."""
 
 from icl.tasks.base import Batch, Task
+from icl.tasks.copy import CopyTask
+from icl.tasks.count import CountTask
+from icl.tasks.parity import ParityTask
 from icl.tasks.regression import RegressionTask
+from icl.tasks.reverse import ReverseTask
+from icl.tasks.sequence import SequenceTask
 
 REGISTRY: dict[str, type[Task]] = {
     "regression": RegressionTask,
+    "copy": CopyTask,
+    "reverse": ReverseTask,
+    "parity": ParityTask,
+    "count": CountTask,
 }
 
-__all__ = ["Batch", "Task", "REGISTRY", "RegressionTask", "build"]
+__all__ = ["Batch", "Task", "REGISTRY", "RegressionTask", "SequenceTask",
+           "build"]
 
 
 def build(task_cfg) -> Task:

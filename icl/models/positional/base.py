@@ -10,6 +10,8 @@ hooks it needs:
 
 Positions are always passed in as data; an encoding never derives them from
 array shapes, so randomized or task-specific position ids need no model change.
+One instance is shared by every layer, so a learned relative bias is one set
+of parameters for the whole model.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 
 class PositionalEncoding(nn.Module):
@@ -34,10 +37,10 @@ class PositionalEncoding(nn.Module):
     del positions_BT
     return q_BTHK, k_BTHK
 
-  def bias(self, q_positions_BT: jax.Array,
-           k_positions_BT: jax.Array) -> jax.Array | None:
-    """Additive attention-logit bias, broadcastable to [B, H, Tq, Tk]."""
-    del q_positions_BT, k_positions_BT
+  def bias(self, q_positions_BQ: jax.Array,
+           k_positions_BS: jax.Array) -> jax.Array | None:
+    """Additive attention-logit bias, [B, H, Q, S] (or broadcastable)."""
+    del q_positions_BQ, k_positions_BS
     return None
 
   @classmethod
@@ -48,3 +51,20 @@ class PositionalEncoding(nn.Module):
     """
     del config
     return None
+
+
+def distance(q_positions_BQ: jax.Array, k_positions_BS: jax.Array
+             ) -> jax.Array:
+  """Query-minus-key position, [B, 1, Q, S] float32, clipped at 0.
+
+  Under the causal mask only keys at or before the query count, so the
+  clip changes nothing that is seen; it keeps masked entries finite.
+  """
+  d = (q_positions_BQ[:, None, :, None] - k_positions_BS[:, None, None, :])
+  return jnp.maximum(d, 0).astype(jnp.float32)
+
+
+def softplus_inverse(y: float) -> float:
+  """x with softplus(x) = y: initializes positive parameters at y."""
+  import math
+  return math.log(math.expm1(y))

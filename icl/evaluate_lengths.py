@@ -1,0 +1,133 @@
+"""Accuracy per length for token tasks, far beyond the training lengths.
+
+For every problem length n in [eval.min_length, eval.max_length],
+``eval.batch_size`` fresh examples of exactly that length give
+
+- ``exact_match``: the fraction of examples whose whole answer (and its EOS)
+  is right;
+- ``token_accuracy``: the fraction of answer tokens that are right.
+
+Both come from one teacher-forced forward pass: the answer is right at
+position t when the argmax of the logits there is the target. That exact
+match equals greedy decoding's. If greedy decoding emits the whole answer
+correctly, every prefix it conditions on is the true prefix, so the
+teacher-forced argmax at each answer position is the token it emitted, the
+right one. Conversely, if the teacher-forced argmax is right at every answer
+position, greedy decoding, by induction over positions, sees the true prefix
+at each step and emits the same right token. Only the first error can differ
+between the two, and both count the example as wrong. (A tie between two
+logits would be broken the same way by both, since both use argmax; a cached
+decoder's rounding can still differ by a few ulps, which
+``tests/test_decoding.py`` checks does not matter on trained models.)
+
+Every length is padded to the longest one, so a single program serves them
+all. Padding follows the real tokens, so the causal mask hides it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from icl import sharding
+from icl.metrics import markdown_table
+from icl.tasks.sequence import SequenceTask
+
+
+def answer_correct(logits_BTV: jax.Array, batch) -> tuple[jax.Array,
+                                                          jax.Array]:
+  """Per example: (exact match [B] bool, right answer tokens [B] int)."""
+  right_BT = jnp.argmax(logits_BTV, axis=-1) == batch.targets
+  answer_BT = batch.loss_mask > 0
+  exact_B = jnp.all(right_BT | ~answer_BT, axis=1)
+  return exact_B, jnp.sum(right_BT & answer_BT, axis=1)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _metrics_at(model, task: SequenceTask, max_n: int, batch_size: int,
+                positions, params, key, n):
+  batch = task.sample_lengths(key, jnp.full((batch_size,), n, jnp.int32),
+                              max_n)
+  if positions is not None:
+    batch = positions(jax.random.fold_in(key, 1), batch)
+  batch = sharding.constrain_batch(batch)
+  logits_BTV = model.apply({"params": params}, batch.inputs, batch.positions)
+  exact_B, right_B = answer_correct(logits_BTV, batch)
+  return sharding.replicate({
+      "exact_match": jnp.mean(exact_B.astype(jnp.float32)),
+      "token_accuracy": jnp.sum(right_B) / jnp.sum(batch.loss_mask)})
+
+
+class LengthEvaluator:
+  """``evaluate(params) -> {'lengths', 'exact_match', 'token_accuracy',
+  'train_range'}``, lists over lengths (train_range: [min, max] trained)."""
+
+  def __init__(self, model, task: SequenceTask, eval_cfg, key: jax.Array,
+               positions=None):
+    self.model, self.task, self.key = model, task, key
+    self.lengths = list(range(eval_cfg.min_length, eval_cfg.max_length + 1))
+    self.batch_size = eval_cfg.batch_size
+    self.positions = positions
+
+  def __call__(self, params) -> dict:
+    rows = [_metrics_at(self.model, self.task, self.lengths[-1],
+                        self.batch_size, self.positions, params,
+                        jax.random.fold_in(self.key, n), jnp.int32(n))
+            for n in self.lengths]
+    rows = jax.device_get(rows)
+    return {"lengths": self.lengths,
+            "exact_match": [float(r["exact_match"]) for r in rows],
+            "token_accuracy": [float(r["token_accuracy"]) for r in rows],
+            "train_range": [self.task.min_length, self.task.max_length]}
+
+
+def summarize(results: dict) -> dict[str, float]:
+  """Means over the trained lengths and over the longer ones."""
+  lo, hi = results["train_range"]
+  lengths = np.asarray(results["lengths"])
+  groups = {"seen": (lengths >= lo) & (lengths <= hi), "beyond": lengths > hi}
+  out = {}
+  for metric in ("exact_match", "token_accuracy"):
+    values = np.asarray(results[metric])
+    for group, chosen in groups.items():
+      if chosen.any():
+        out[f"{metric}/{group}"] = float(values[chosen].mean())
+  return out
+
+
+def table(results: dict) -> str:
+  lo, hi = results["train_range"]
+  rows = [[n, em, acc, "yes" if lo <= n <= hi else ""]
+          for n, em, acc in zip(results["lengths"], results["exact_match"],
+                                results["token_accuracy"])]
+  return markdown_table(["length", "exact match", "token accuracy",
+                         "trained"], rows)
+
+
+def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
+  """Accuracy against length, one line per label, training range shaded."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+  for ax, metric in zip(axes, ("exact_match", "token_accuracy")):
+    for label, results in results_by_label.items():
+      ax.plot(results["lengths"], results[metric], marker=".", label=label)
+    lo, hi = next(iter(results_by_label.values()))["train_range"]
+    ax.axvspan(lo - 0.5, hi + 0.5, color="0.9", zorder=0,
+               label="training lengths")
+    ax.set_xlabel("problem length")
+    ax.set_title(metric.replace("_", " "))
+    ax.set_ylim(-0.02, 1.02)
+  axes[0].set_ylabel("accuracy")
+  axes[1].legend(fontsize=7, loc="lower left")
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
