@@ -23,7 +23,7 @@ BAD_VALUES = [
     ("model", "num_layers", 0, "model.num_layers must be a positive int"),
     ("model", "d_model", -64, "model.d_model must be a positive int"),
     ("model", "num_heads", 3, "model.num_heads must be a divisor of"),
-    ("model", "max_len", 8, "model.max_len must be at least the sequence"),
+    ("model", "max_len", 8, "model.max_len must be at least 16 for"),
     ("model", "dtype", "float16", "model.dtype must be one of"),
     ("model", "kernel_init", "xavier", "model.kernel_init must be one of"),
     ("model", "dropout_rate", 1.0, "model.dropout_rate must be a number in"),
@@ -96,3 +96,55 @@ def test_bad_config_leaves_an_existing_run_untouched(tmp_path):
     train.train_and_evaluate(bad, workdir)
   assert json.load(open(sentinel)) == {"keep": "me"}
   assert sorted(os.listdir(workdir)) == ["config.json"]
+
+
+# Token tasks: (override path, value, text the error must contain).
+SEQUENCE_BAD_VALUES = [
+    ("model.positional", "rotary", "model.positional must be one of ['alibi'"),
+    # A learned table must hold the longest *test* sequence (82 tokens).
+    ("model.max_len", 60, "model.max_len must be at least 82 for "
+     "model.positional='learned', to hold a position id for the sequence "
+     "length 82 (eval.max_length=40), got 60"),
+    ("model.randomized_positions", 64, "model.randomized_positions must be 0 "
+     "or at least 82, the tokens in the longest sequence "
+     "(eval.max_length=40)"),
+    ("model.randomized_positions_at_eval", True,
+     "model.randomized_positions_at_eval must be False unless"),
+    ("task.max_length", 0, "task.max_length must be a positive int"),
+    ("eval.max_length", 0, "eval.max_length must be a positive int"),
+    ("task.alphabet", 0, "task.alphabet must be a positive int"),
+    ("model.length_temperature", float("nan"),
+     "model.length_temperature must be a finite number"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", SEQUENCE_BAD_VALUES)
+def test_sequence_config_errors_name_the_field(path, value, message):
+  from configs import sequences
+  c = sequences.get_config("cpu")
+  c.model.positional = "learned"
+  section, field = path.split(".")
+  c[section][field] = value
+  with pytest.raises(ValueError) as e:
+    configs.validate(c)
+  assert message in str(e.value)
+
+
+def test_a_learned_table_must_cover_randomized_positions():
+  from configs import sequences
+  c = sequences.get_config("cpu")
+  c.model.update(positional="learned", randomized_positions=256, max_len=128)
+  with pytest.raises(ValueError, match="model.max_len must be at least 256 "
+                     "for model.positional='learned', to hold a position id "
+                     "for the model.randomized_positions=256"):
+    configs.validate(c)
+  c.model.max_len = 256
+  configs.validate(c)
+
+
+def test_count_numbers_must_reach_the_longest_test_length():
+  from configs import sequences
+  c = sequences.get_config("cpu,count")
+  c.task.max_number = 30
+  with pytest.raises(ValueError, match="task.max_number must be at least 39"):
+    configs.validate(c)

@@ -90,3 +90,26 @@ def test_benchmark_prints_throughput_and_the_ensemble_table():
       [float(v) for v in r] for r in ensemble_rows):
     assert per_model == pytest.approx(k * ens_rate, rel=1e-3)
     assert speedup == pytest.approx(per_model / sequential, rel=1e-3)
+
+
+def test_positional_encoding_sweep_writes_the_table(tmp_path):
+  from experiments import positional_encodings as pe
+  results = pe.run_sweep("cpu", ["copy"], ["none", "rope+randomized"],
+                         str(tmp_path), steps=10, verbose=False)
+  assert set(results["copy"]) == {"none", "rope+randomized"}
+  config = json.load(open(tmp_path / "copy" / "rope_randomized" /
+                          "config.json"))
+  assert config["model"]["randomized_positions"] == pe.RANDOMIZED_MAX
+  text = pe.write_outputs(results, str(tmp_path))
+  beyond = results["copy"]["none"]["exact_match"][20:]
+  assert f"| copy | {np.mean(beyond):.2f} (0.99) |" in text
+  assert (tmp_path / "accuracy_vs_length_copy.png").stat().st_size > 1000
+  saved = json.load(open(tmp_path / "results.json"))
+  assert saved["copy"]["none"]["curves"]["lengths"][-1] == 40
+
+
+def test_positional_encoding_sweep_checks_every_arm_first(tmp_path):
+  from experiments import positional_encodings as pe
+  with pytest.raises(ConfigError, match="unknown variant 'shuffled'"):
+    pe.run_sweep("cpu", ["copy"], ["none", "rope+shuffled"], str(tmp_path))
+  assert not os.listdir(tmp_path)

@@ -41,3 +41,12 @@ def test_cli_rejects_a_bad_override_before_compiling(tmp_path):
       out.stderr)
   assert "Traceback" not in out.stderr
   assert not os.path.exists(tmp_path / "config.json")
+
+
+def test_cli_rejects_an_unknown_encoding_before_writing(tmp_path):
+  out = _run("--config=configs/sequences.py", f"--workdir={tmp_path}/run",
+             "--config.model.positional=rotary")
+  assert out.returncode != 0
+  assert "model.positional must be one of ['alibi', 'fire'" in out.stderr
+  assert "Traceback" not in out.stderr
+  assert not os.path.exists(tmp_path / "run")

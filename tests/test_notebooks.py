@@ -1,6 +1,7 @@
 """The quickstart notebook runs top to bottom (tiny settings) and plots."""
 
 import os
+import re
 
 import nbformat
 from nbclient import NotebookClient
@@ -25,3 +26,20 @@ def test_quickstart_runs_and_plots(tmp_path, monkeypatch):
   for k in range(3):
     assert os.path.exists(tmp_path / "runs" / "quickstart_tiny_ensemble" /
                           f"member_{k}" / "results.json")
+
+
+def test_length_generalization_runs_and_plots(tmp_path, monkeypatch):
+  monkeypatch.setenv("ICL_NOTEBOOK_TINY", "1")
+  nb = nbformat.read(os.path.join(NOTEBOOKS, "length_generalization.ipynb"),
+                     as_version=4)
+  NotebookClient(nb, timeout=600, kernel_name="python3",
+                 resources={"metadata": {"path": str(tmp_path)}}).execute()
+  outputs = [o for cell in nb.cells if cell.cell_type == "code"
+             for o in cell.get("outputs", [])]
+  assert not [o for o in outputs if o.output_type == "error"]
+  assert len([o for o in outputs if "image/png" in o.get("data", {})]) == 1
+  text = "".join(o.get("text", "") for o in outputs)
+  for encoding in ("learned", "alibi"):
+    assert re.search(rf"{encoding} +n=14 (right|wrong): BOS", text)
+    assert os.path.exists(tmp_path / "runs" / "length_generalization_tiny" /
+                          encoding / "results.json")

@@ -169,29 +169,38 @@ def _perturbed(params, key):
 ALL = sorted(positional.REGISTRY)
 
 
+def _decoding_model(pe):
+  model = Transformer(_config(pe, num_layers=1, d_model=16,
+                              length_temperature=0.5))
+  tokens = jax.random.randint(jax.random.key(0), (2, 10), 0, 12)
+  pos = jnp.broadcast_to(jnp.arange(10) * 2 + 3, (2, 10))  # uneven ids
+  params, _ = init_params(model, jax.random.key(1), tokens, pos)
+  return model, _perturbed(params, jax.random.key(2)), tokens, pos
+
+
 @pytest.mark.parametrize("pe", ALL)
 def test_cached_decoding_matches_the_full_pass(pe):
-  """Prefill plus one-token steps give the logits of one full pass, and
-  greedy decoding with and without the cache emits the same tokens."""
+  """A prefill plus one-token steps give the logits of one full pass."""
   import functools
-  model = Transformer(_config(pe, length_temperature=0.5))
-  tokens = jax.random.randint(jax.random.key(0), (3, 14), 0, 12)
-  pos = jnp.broadcast_to(jnp.arange(14) * 2 + 3, (3, 14))  # uneven ids
-  params, _ = init_params(model, jax.random.key(1), tokens, pos)
-  params = _perturbed(params, jax.random.key(2))
+  model, params, tokens, pos = _decoding_model(pe)
   full = model.apply({"params": params}, tokens, pos)
   apply = functools.partial(model.apply, decode=True, mutable=["cache"])
   _, cache = apply({"params": params}, tokens, pos)
-  out, cache = apply({"params": params, **cache}, tokens[:, :9], pos[:, :9])
+  out, cache = apply({"params": params, **cache}, tokens[:, :7], pos[:, :7])
   steps = [out]
-  for t in range(9, 14):
+  for t in range(7, 10):
     out, cache = apply({"params": params, **cache}, tokens[:, t:t + 1],
                        pos[:, t:t + 1])
     steps.append(out)
   np.testing.assert_allclose(jnp.concatenate(steps, 1), full, atol=1e-4,
                              rtol=1e-4)
-  cached = decoding.greedy(model, params, tokens[:, :6], 8, pos)
-  plain = decoding.greedy_uncached(model, params, tokens[:, :6], 8, pos)
+
+
+@pytest.mark.parametrize("pe", ["rope", "t5", "fire"])  # rotate and bias
+def test_greedy_decoding_is_the_same_with_and_without_the_cache(pe):
+  model, params, tokens, pos = _decoding_model(pe)
+  cached = decoding.greedy(model, params, tokens[:, :4], 7, pos)
+  plain = decoding.greedy_uncached(model, params, tokens[:, :4], 7, pos)
   np.testing.assert_array_equal(cached, plain)
 
 

@@ -1,0 +1,62 @@
+"""Exact match from one teacher-forced pass equals real greedy decoding's,
+on a trained model; cached and uncached decoding emit the same tokens."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from configs import sequences
+from icl import checkpoint, decoding, evaluate_lengths, models, tasks, train
+from tests.conftest import ONE_DEVICE
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """A small copy model trained on lengths 1..6, partly right at 7..10."""
+  workdir = str(tmp_path_factory.mktemp("copy"))
+  c = sequences.get_config("cpu")
+  c.task.update(max_length=6, alphabet=8)
+  c.model.update(num_layers=2, d_model=32, num_heads=2, positional="learned",
+                 max_len=32)
+  c.train.update(steps=400, batch_size=32, log_every=100, eval_every=400,
+                 checkpoint_every=400)
+  c.eval.update(batch_size=32, max_length=10)
+  results = train.train_and_evaluate(c, workdir, verbose=False,
+                                     devices=ONE_DEVICE)
+  task = tasks.build(c.task)
+  _, params = checkpoint.load_params(workdir)
+  return workdir, results, task, models.build(c.model, task), params
+
+
+def test_token_run_writes_results_table_and_plot(trained):
+  workdir, results, _, _, _ = trained
+  saved = json.load(open(os.path.join(workdir, "results.json")))
+  assert saved["curves"]["lengths"] == list(range(1, 11))
+  np.testing.assert_allclose(saved["curves"]["exact_match"],
+                             results["exact_match"])
+  assert saved["summary"]["exact_match/seen"] > 0.5  # it did learn
+  assert "| 10 |" in open(os.path.join(workdir, "results.md")).read()
+  assert os.path.getsize(os.path.join(workdir, "accuracy_vs_length.png")) > 1000
+
+
+def test_teacher_forced_exact_match_equals_greedy_decoding(trained):
+  _, _, task, model, params = trained
+  outcomes = []
+  for n in (3, 6, 8, 10):  # inside and beyond the training lengths
+    batch = task.sample(jax.random.key(n), 32, length=n)
+    prompt, answer = decoding.answer_prompt(task, batch, n)
+    cached = np.asarray(decoding.greedy(model, params, prompt,
+                                        answer.shape[1]))
+    plain = np.asarray(decoding.greedy_uncached(model, params, prompt,
+                                                answer.shape[1]))
+    np.testing.assert_array_equal(cached, plain)
+    logits = model.apply({"params": params}, batch.inputs, batch.positions)
+    shortcut, _ = evaluate_lengths.answer_correct(logits, batch)
+    greedy_right = np.all(cached == np.asarray(answer), axis=1)
+    np.testing.assert_array_equal(np.asarray(shortcut), greedy_right)
+    outcomes.extend(greedy_right)
+  # Both outcomes occur, so the comparison could have failed either way.
+  assert 0 < np.mean(outcomes) < 1
