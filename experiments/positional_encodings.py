@@ -91,14 +91,16 @@ def run_sweep(preset, tasks, arms, workdir, steps=None, verbose=True):
 
 
 def table(results: dict, metric: str = "exact_match/beyond") -> str:
-  """Tasks x arms, our number with the paper's in parentheses."""
+  """Tasks x arms; for exact match beyond training, the paper's number in
+  parentheses (it reports only that)."""
   arms = list(next(iter(results.values())))
   rows = []
   for task, by_arm in results.items():
     row = [task]
     for arm in arms:
       ours = evaluate.summarize(by_arm[arm]).get(metric)
-      paper = PAPER.get(task, {}).get(arm)
+      paper = (PAPER.get(task, {}).get(arm)
+               if metric == "exact_match/beyond" else None)
       cell = "n/a" if ours is None else f"{ours:.2f}"
       row.append(cell if paper is None else f"{cell} ({paper:.2f})")
     rows.append(row)
