@@ -134,9 +134,9 @@ def _define_flags():
   flags.DEFINE_enum("preset", "cpu", list(STEPS), "Sweep preset.")
   flags.DEFINE_string("workdir", None, "Output directory.", required=True)
   flags.DEFINE_list("tasks", list(TASKS), f"Tasks, from {sorted(sequences.TASKS)}.")
-  flags.DEFINE_list("encodings", list(ENCODINGS + VARIANTS),
-                    "Arms: encoding names, optionally +randomized or "
-                    "+temperature.")
+  flags.DEFINE_list("encodings", list(ENCODINGS),
+                    "Arms: encoding names, each optionally with +randomized "
+                    f"or +temperature (e.g. {','.join(VARIANTS)}).")
   flags.DEFINE_integer("steps", None, "Override training steps per run.")
 
 
