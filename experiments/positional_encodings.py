@@ -45,8 +45,7 @@ PAPER = {
     "reverse": {"none": 0.47, "t5": 0.45, "alibi": 0.19, "rope": 0.05,
                 "sinusoidal": 0.01},
 }
-# Preset -> training steps per run (None: the config preset's own).
-STEPS = {"cpu": None, "paper": None}
+PRESETS = ("cpu", "paper")  # configs/sequences.py presets
 
 
 def arm_config(preset: str, task: str, arm: str, steps: int | None = None,
@@ -64,7 +63,7 @@ def arm_config(preset: str, task: str, arm: str, steps: int | None = None,
   elif variant:
     raise ConfigError(f"--encodings entry {arm!r} has an unknown variant "
                       f"{variant!r}; known: randomized, temperature")
-  config.train.steps = steps or STEPS[preset] or config.train.steps
+  config.train.steps = steps or config.train.steps
   return config
 
 
@@ -131,7 +130,7 @@ def write_outputs(results: dict, workdir: str, title: str = "") -> str:
 def _define_flags():
   # Defined only when run as a script, so tests can import this module next
   # to other experiments without their flag names colliding.
-  flags.DEFINE_enum("preset", "cpu", list(STEPS), "Sweep preset.")
+  flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Sweep preset.")
   flags.DEFINE_string("workdir", None, "Output directory.", required=True)
   flags.DEFINE_list("tasks", list(TASKS), f"Tasks, from {sorted(sequences.TASKS)}.")
   flags.DEFINE_list("encodings", list(ENCODINGS),

@@ -1,5 +1,6 @@
 """Positional encodings: the defining property of each, checked on values."""
 
+import functools
 import math
 
 import flax.linen as nn
@@ -8,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs import sequences
 from icl import decoding
 from icl.models import Transformer, TransformerConfig, init_params, positional
 from icl.models.positional import alibi, kerple, randomized, rope, t5, xpos
+from icl.models.positional.fire import FirePositionalEncoding
 from icl.models.positional.base import softplus_inverse
 
 
@@ -94,7 +97,6 @@ def test_fire_can_represent_an_alibi_bias():
             "threshold": jnp.float32(big_l - 1.0),  # softplus(x) = x here
             "mlp_in": {"kernel": w_in, "bias": np.zeros(32, np.float32)},
             "mlp_out": {"kernel": w_out, "bias": np.zeros(heads, np.float32)}}
-  from icl.models.positional.fire import FirePositionalEncoding
   pos = jnp.arange(40)[None]
   got = np.asarray(_bias(FirePositionalEncoding, params, pos, pos))
   want = np.asarray(_bias(alibi.AlibiPositionalEncoding, {}, pos, pos))
@@ -131,7 +133,6 @@ def test_randomized_positions_are_sorted_unique_and_in_range():
 
 
 def test_randomized_positions_are_fixed_at_evaluation_by_default():
-  from configs import sequences
   c = sequences.get_config()
   assert randomized.transforms(c.model) == (None, None)
   c.model.randomized_positions = 128
@@ -181,7 +182,6 @@ def _decoding_model(pe):
 @pytest.mark.parametrize("pe", ALL)
 def test_cached_decoding_matches_the_full_pass(pe):
   """A prefill plus one-token steps give the logits of one full pass."""
-  import functools
   model, params, tokens, pos = _decoding_model(pe)
   full = model.apply({"params": params}, tokens, pos)
   apply = functools.partial(model.apply, decode=True, mutable=["cache"])

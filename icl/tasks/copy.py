@@ -2,25 +2,12 @@
 
 import dataclasses
 
-import jax
-
-from icl.tasks.sequence import SequenceTask
+from icl.tasks.sequence import AlphabetTask
 
 
 @dataclasses.dataclass(frozen=True)
-class CopyTask(SequenceTask):
-  alphabet: int = 16  # distinct symbols; repeats are allowed
-
-  @property
-  def num_symbols(self):
-    return self.alphabet
-
-  def prompt_length(self, n):
-    return n
-
-  def answer_length(self, n):
-    return n
+class CopyTask(AlphabetTask):
 
   def example(self, key, n, max_n):
-    prompt = jax.random.randint(key, (max_n,), 0, self.alphabet)
+    prompt = self.random_prompt(key, max_n)
     return prompt, prompt

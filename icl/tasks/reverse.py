@@ -2,26 +2,14 @@
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
-from icl.tasks.sequence import SequenceTask
+from icl.tasks.sequence import AlphabetTask
 
 
 @dataclasses.dataclass(frozen=True)
-class ReverseTask(SequenceTask):
-  alphabet: int = 16
-
-  @property
-  def num_symbols(self):
-    return self.alphabet
-
-  def prompt_length(self, n):
-    return n
-
-  def answer_length(self, n):
-    return n
+class ReverseTask(AlphabetTask):
 
   def example(self, key, n, max_n):
-    prompt = jax.random.randint(key, (max_n,), 0, self.alphabet)
+    prompt = self.random_prompt(key, max_n)
     return prompt, jnp.take(prompt, jnp.clip(n - 1 - jnp.arange(max_n), 0))

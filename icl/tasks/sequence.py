@@ -15,7 +15,8 @@ and the causal mask keeps any query from seeing a later key, so real tokens
 never see padding and the loss mask drops what padding positions predict.
 
 A new task is a subclass that says how long its prompt and answer are and
-how to draw one example (see ``copy.py``, a dozen lines). Symbols are
+how to draw one example (see ``copy.py``, a dozen lines; tasks over a free
+alphabet start from ``AlphabetTask``). Symbols are
 numbered 0..num_symbols-1 in ``example``; the vocabulary puts the special
 tokens first.
 """
@@ -128,3 +129,24 @@ class SequenceTask(Task):
     """Human-readable text of a token row, for printing examples."""
     names = list(SPECIAL_TOKENS) + [str(s) for s in range(self.num_symbols)]
     return " ".join(names[int(t)] for t in tokens)
+
+
+@dataclasses.dataclass(frozen=True)
+class AlphabetTask(SequenceTask):
+  """A prompt of n symbols drawn uniformly (repeats allowed) from an
+  alphabet, and an answer of n symbols computed from it."""
+
+  alphabet: int = 16
+
+  @property
+  def num_symbols(self):
+    return self.alphabet
+
+  def prompt_length(self, n):
+    return n
+
+  def answer_length(self, n):
+    return n
+
+  def random_prompt(self, key: jax.Array, max_n: int) -> jax.Array:
+    return jax.random.randint(key, (max_n,), 0, self.alphabet)

@@ -16,6 +16,7 @@ of parameters for the whole model.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import flax.linen as nn
@@ -66,5 +67,4 @@ def distance(q_positions_BQ: jax.Array, k_positions_BS: jax.Array
 
 def softplus_inverse(y: float) -> float:
   """x with softplus(x) = y: initializes positive parameters at y."""
-  import math
   return math.log(math.expm1(y))
