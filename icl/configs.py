@@ -6,7 +6,6 @@ allowed, e.g. ``task.num_tasks must be a positive int or -1 (infinite), got 0``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -60,13 +59,20 @@ def one_of(cfg, section: str, name: str, allowed):
 
 def validate_task(cfg):
   one_of(cfg, "task", "name", tasks.REGISTRY)
-  task_cls = tasks.REGISTRY[cfg.task.name]
-  known = {f.name for f in dataclasses.fields(task_cls)} | {"name"}
+  if cfg.task.name == "mixture":
+    validate_mixture(cfg)
+    known = set(tasks.MIXTURE_FIELDS).union(
+        *(tasks.field_names(n) for n in cfg.task.components))
+    missing = (f"no component of the mixture {tuple(cfg.task.components)} "
+               f"has such a field")
+  else:
+    known = tasks.field_names(cfg.task.name) | {"name"}
+    missing = f"{cfg.task.name!r} has no such field"
   for key in cfg.task:
     if key not in known:
       _fail(f"task.{key}", cfg.task[key],
-            f"absent: {cfg.task.name!r} has no such field (known: "
-            f"{sorted(known)})")
+            f"absent: {missing} (known: {sorted(known)})")
+  task_cls = tasks.REGISTRY[cfg.task.name]
   if cfg.task.name == "regression":
     for name in ("dim", "num_points"):
       positive_int(cfg, "task", name)
@@ -81,18 +87,35 @@ def validate_task(cfg):
     validate_sequence_task(cfg)
 
 
+def validate_mixture(cfg):
+  names = cfg.task.get("components")
+  token_tasks = sorted(n for n, c in tasks.REGISTRY.items()
+                       if issubclass(c, tasks.SequenceTask) and n != "mixture")
+  if not isinstance(names, (tuple, list)) or not names:
+    _fail("task.components", names,
+          f"a non-empty tuple of token task names from {token_tasks}")
+  for k, name in enumerate(names):
+    if name not in token_tasks:
+      _fail(f"task.components[{k}]", name, f"one of {token_tasks}")
+  weights = cfg.task.get("weights")
+  if not isinstance(weights, (tuple, list)) or len(weights) != len(names):
+    _fail("task.weights", weights,
+          f"a tuple of {len(names)} numbers, one per task.components entry")
+  for k, w in enumerate(weights):
+    if not _is_number(w) or w < 0:
+      _fail(f"task.weights[{k}]", w,
+            f"a finite number >= 0 (the weight of {names[k]!r})")
+  if weights[0] <= 0:
+    _fail("task.weights[0]", weights[0],
+          f"> 0: the first component ({names[0]!r}) is the task evaluated")
+
+
 def validate_sequence_task(cfg):
   for name in ("min_length", "max_length"):
     positive_int(cfg, "task", name)
   if cfg.task.max_length < cfg.task.min_length:
     _fail("task.max_length", cfg.task.max_length,
           f"at least task.min_length={cfg.task.min_length}")
-  if "alphabet" in cfg.task:
-    positive_int(cfg, "task", "alphabet")
-  if "scratchpad" in cfg.task and not isinstance(cfg.task.scratchpad, bool):
-    _fail("task.scratchpad", cfg.task.scratchpad, "True or False")
-  if "max_number" in cfg.task:
-    positive_int(cfg, "task", "max_number")
   for name in ("batch_size", "min_length", "max_length"):
     if name not in cfg.eval:
       _fail(f"eval.{name}", None, "set for a token task (a positive int)")
@@ -100,12 +123,18 @@ def validate_sequence_task(cfg):
   if cfg.eval.max_length < cfg.eval.min_length:
     _fail("eval.max_length", cfg.eval.max_length,
           f"at least eval.min_length={cfg.eval.min_length}")
-  if "max_number" in cfg.task:
-    longest = max(cfg.task.max_length, cfg.eval.max_length)
-    if cfg.task.max_number + 1 < longest:
-      _fail("task.max_number", cfg.task.max_number,
-            f"at least {longest - 1}, so that a count of length {longest} "
-            "(task.max_length or eval.max_length) fits in the numbers")
+  task = tasks.build(cfg.task)
+  longest = max(cfg.task.max_length, cfg.eval.max_length)
+  if not isinstance(task, tasks.MixtureTask):
+    task.check_config(longest)
+    return
+  # Only the primary task is evaluated beyond the training lengths.
+  for k, component in enumerate(task.components):
+    component.check_config(longest if k == 0 else cfg.task.max_length)
+  sizes = {n: c.num_symbols for n, c in zip(task.names, task.components)}
+  if len(set(sizes.values())) > 1:
+    _fail("task.components", tuple(task.names),
+          f"tasks with one shared vocabulary (symbols per task: {sizes})")
 
 
 def validate_model(cfg, task):

@@ -50,6 +50,24 @@ def config_flags(config) -> list[str]:
   return list(flags("", config.to_dict()))
 
 
+def split_example(task, batch, row):
+  """(prompt symbols, answer symbols) of one token-task example, with its
+  layout and loss mask checked: BOS prompt SEP answer EOS PAD..."""
+  from icl.tasks import sequence
+  import numpy as np
+  n = int(batch.extras["lengths"][row])
+  p, a = task.prompt_length(n), task.answer_length(n)
+  tokens = np.concatenate([np.asarray(batch.inputs[row]),
+                           np.asarray(batch.targets[row, -1:])])
+  assert tokens[0] == sequence.BOS and tokens[p + 1] == sequence.SEP
+  assert tokens[p + a + 2] == sequence.EOS
+  assert np.all(tokens[p + a + 3:] == sequence.PAD)
+  mask = np.asarray(batch.loss_mask[row])
+  assert mask.sum() == a + 1 and mask[p + 1] == 1 and mask[p] == 0
+  symbols = len(sequence.SPECIAL_TOKENS)  # symbol s is token symbols + s
+  return (tokens[1:p + 1] - symbols, tokens[p + 2:p + a + 2] - symbols)
+
+
 @pytest.fixture
 def tiny():
   return tiny_config

@@ -8,20 +8,9 @@ import pytest
 from icl import evaluate, evaluate_lengths, tasks
 from icl.models import Transformer, TransformerConfig, init_params
 from icl.tasks import sequence
+from tests.conftest import split_example
 
 SYMBOLS = len(sequence.SPECIAL_TOKENS)  # symbol s is token SYMBOLS + s
-
-
-def _split(task, batch, row):
-  """(prompt symbols, answer symbols) of one example, from its tokens."""
-  n = int(batch.extras["lengths"][row])
-  p, a = task.prompt_length(n), task.answer_length(n)
-  tokens = np.concatenate([np.asarray(batch.inputs[row]),
-                           np.asarray(batch.targets[row, -1:])])
-  assert tokens[0] == sequence.BOS and tokens[p + 1] == sequence.SEP
-  assert tokens[p + a + 2] == sequence.EOS
-  assert np.all(tokens[p + a + 3:] == sequence.PAD)
-  return tokens[1:p + 1] - SYMBOLS, tokens[p + 2:p + a + 2] - SYMBOLS
 
 
 def _answer(name, prompt, **kw):
@@ -48,7 +37,7 @@ def test_examples_hold_the_right_answer_and_masks(name, kw):
   lengths = np.asarray(batch.extras["lengths"])
   assert lengths.min() == 1 and lengths.max() == 9  # per-example lengths
   for row in range(64):
-    prompt, answer = _split(task, batch, row)
+    prompt, answer = split_example(task, batch, row)
     assert len(prompt) == task.prompt_length(int(lengths[row]))
     np.testing.assert_array_equal(answer, _answer(name, prompt, **kw))
     assert prompt.min() >= 0 and prompt.max() < task.num_symbols

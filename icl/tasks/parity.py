@@ -10,6 +10,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from icl.errors import ConfigError
 from icl.tasks.sequence import SequenceTask
 
 
@@ -20,6 +21,11 @@ class ParityTask(SequenceTask):
   @property
   def num_symbols(self):
     return 2
+
+  def check_config(self, longest):
+    if not isinstance(self.scratchpad, bool):
+      raise ConfigError(f"task.scratchpad must be True or False, got "
+                        f"{self.scratchpad!r}")
 
   def prompt_length(self, n):
     return n

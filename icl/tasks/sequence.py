@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from icl.errors import ConfigError
 from icl.tasks.base import Batch, Task
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
@@ -125,9 +126,17 @@ class SequenceTask(Task):
         logits_BTV, batch.targets)
     return jnp.sum(nll_BT * batch.loss_mask) / jnp.sum(batch.loss_mask)
 
+  def check_config(self, longest: int) -> None:
+    """Raises ConfigError for task fields that cannot serve sequences of
+    up to ``longest`` problem length (training or evaluation)."""
+
+  def symbol_name(self, symbol: int) -> str:
+    return str(symbol)
+
   def decode_tokens(self, tokens) -> str:
     """Human-readable text of a token row, for printing examples."""
-    names = list(SPECIAL_TOKENS) + [str(s) for s in range(self.num_symbols)]
+    names = list(SPECIAL_TOKENS) + [self.symbol_name(s)
+                                    for s in range(self.num_symbols)]
     return " ".join(names[int(t)] for t in tokens)
 
 
@@ -148,5 +157,14 @@ class AlphabetTask(SequenceTask):
   def answer_length(self, n):
     return n
 
+  def check_config(self, longest: int) -> None:
+    if not _is_positive_int(self.alphabet):
+      raise ConfigError(f"task.alphabet must be a positive int, got "
+                        f"{self.alphabet!r}")
+
   def random_prompt(self, key: jax.Array, max_n: int) -> jax.Array:
     return jax.random.randint(key, (max_n,), 0, self.alphabet)
+
+
+def _is_positive_int(v) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool) and v > 0
