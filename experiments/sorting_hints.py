@@ -12,6 +12,8 @@ step (``icl/probing/successor.py``).
     python -m experiments.sorting_hints --preset=paper --workdir=runs/sort_paper
     python -m experiments.sorting_hints --arms=none,successor \
         --steps=500 --workdir=runs/sort_quick
+    python -m experiments.sorting_hints --arms=none,successor+temperature \
+        --positional=alibi --seed=1 --workdir=runs/sort_alibi
 
 Arms are hint names (none, successor, predecessor, count, parity, fill),
 optionally with ``+temperature`` (a learned length temperature per head,
@@ -76,10 +78,10 @@ def probe(config, workdir: str) -> dict:
                                        config.eval.batch_size)
 
 
-def run_sweep(preset, arms, workdir, steps=None, positional=None,
+def run_sweep(preset, arms, workdir, steps=None, positional=None, seed=0,
               verbose=True):
   """Trains and probes every arm; returns {arm: {'results', 'probe'}}."""
-  plans = {a: arm_config(preset, a, steps, positional) for a in arms}
+  plans = {a: arm_config(preset, a, steps, positional, seed) for a in arms}
   for config in plans.values():  # every bad arm fails before any training
     configs.validate(config)
   out = {}
@@ -171,6 +173,7 @@ def _define_flags():
   flags.DEFINE_list("arms", list(ARMS),
                     "Hints, each optionally with +temperature.")
   flags.DEFINE_integer("steps", None, "Override training steps per arm.")
+  flags.DEFINE_integer("seed", 0, "Seed of every arm (data, init, eval).")
   flags.DEFINE_string("positional", None,
                       "Positional encoding for every arm (default: the "
                       "preset's, none).")
@@ -180,10 +183,11 @@ def main(argv):
   del argv
   f = flags.FLAGS
   try:
-    out = run_sweep(f.preset, f.arms, f.workdir, f.steps, f.positional)
+    out = run_sweep(f.preset, f.arms, f.workdir, f.steps, f.positional,
+                    f.seed)
   except ValueError as e:  # ConfigError, or a bad preset or arm
     raise app.UsageError(str(e)) from None
-  config = arm_config(f.preset, f.arms[0], f.steps, f.positional)
+  config = arm_config(f.preset, f.arms[0], f.steps, f.positional, f.seed)
   print(write_outputs(out, f.workdir, f.preset, config))
 
 

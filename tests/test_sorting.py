@@ -87,6 +87,9 @@ def test_mixture_draws_tasks_in_proportion_and_prefixes_them():
   # 4 standard errors of a binomial share of 0.75 at n = 8192 is 0.019.
   assert abs(share[0] - 0.75) < 0.02 and abs(share[1] - 0.25) < 0.02
   assert share[2] == 0  # weight 0: never drawn
+  row = int(np.flatnonzero(kind == 1)[0])
+  text = task.decode_tokens(batch.inputs[row])
+  assert text.startswith("BOS <successor> ") and " QUERY " in text
   # The token after BOS names the task, and each answer is that task's.
   np.testing.assert_array_equal(np.asarray(batch.inputs[:, 1]),
                                 [task.task_token(k) for k in kind])

@@ -67,6 +67,11 @@ class MixtureTask(SequenceTask):
   def num_symbols(self):
     return self.shared_symbols + len(self.components)
 
+  def symbol_name(self, symbol: int) -> str:
+    if symbol < self.shared_symbols:
+      return self.components[0].symbol_name(symbol)
+    return f"<{self.names[symbol - self.shared_symbols]}>"
+
   def task_token(self, k: int) -> int:
     """The token id that announces component k."""
     return self.vocab_size - len(self.components) + k

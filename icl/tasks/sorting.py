@@ -57,6 +57,11 @@ class SortingFamily(SequenceTask):
   def query(self):
     return self.num_values + 2
 
+  def symbol_name(self, symbol: int) -> str:
+    extra = ("NONE", "FILL", "QUERY")
+    return str(symbol) if symbol < self.num_values else extra[
+        symbol - self.num_values]
+
   def values(self, key: jax.Array, max_n: int) -> jax.Array:
     """max_n values; the first n of them are the sequence for any n."""
     if self.repeats:
