@@ -120,7 +120,7 @@ def _small_sorting(get_config):
     c = get_config(arg)
     c.task.update(max_length=6, num_values=32)
     c.model.update(num_layers=1, d_model=16, num_heads=2)
-    c.eval.update(batch_size=8, max_length=24)
+    c.eval.update(batch_size=8, max_length=20)
     return c
   return shrunk
 
@@ -150,7 +150,7 @@ def test_sorting_hints_sweep_writes_report_with_paper_numbers_and_probe(
   assert f"{rate:.2f} ({head})" in text
   assert (tmp_path / "accuracy_vs_length.png").stat().st_size > 1000
   saved = json.load(open(tmp_path / "results.json"))
-  assert saved["none"]["results"]["lengths"][-1] == 24
+  assert saved["none"]["results"]["lengths"][-1] == 20
 
 
 def test_sorting_hints_sweep_checks_every_arm_first(tmp_path):
