@@ -35,15 +35,23 @@ TASKS = {
 }
 
 
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  preset, _, task = (arg or "cpu").partition(",")
-  task = task or "copy"
+def parse_arg(arg: str | None, file: str, what: str, choices,
+              default: str) -> tuple[str, str]:
+  """(preset, choice) from a ``PRESET[,CHOICE]`` config argument."""
+  preset, _, choice = (arg or "cpu").partition(",")
+  choice = choice or default
   if preset not in PRESETS:
-    raise ValueError(f"configs/sequences.py preset must be one of {PRESETS}, "
-                     f"got {preset!r}")
-  if task not in TASKS:
-    raise ValueError(f"configs/sequences.py task must be one of "
-                     f"{sorted(TASKS)}, got {task!r}")
+    raise ValueError(f"{file} preset must be one of {PRESETS}, got "
+                     f"{preset!r}")
+  if choice not in choices:
+    raise ValueError(f"{file} {what} must be one of {sorted(choices)}, got "
+                     f"{choice!r}")
+  return preset, choice
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  preset, task = parse_arg(arg, "configs/sequences.py", "task", TASKS,
+                           "copy")
   c = ml_collections.ConfigDict()
   c.seed = 0
 

@@ -35,14 +35,8 @@ HINTS = {
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  preset, _, hint = (arg or "cpu").partition(",")
-  hint = hint or "none"
-  if preset not in PRESETS:
-    raise ValueError(f"configs/sorting.py preset must be one of {PRESETS}, "
-                     f"got {preset!r}")
-  if hint not in HINTS:
-    raise ValueError(f"configs/sorting.py hint must be one of "
-                     f"{sorted(HINTS)}, got {hint!r}")
+  preset, hint = sequences.parse_arg(arg, "configs/sorting.py", "hint",
+                                     HINTS, "none")
   # The token-task defaults (model, optimizer, schedule, mesh) of
   # configs/sequences.py, with the sorting task and its own lengths.
   c = sequences.get_config(preset)

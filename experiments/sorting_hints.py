@@ -66,11 +66,10 @@ def arm_config(preset: str, arm: str, steps: int | None = None,
   return config
 
 
-def probe(config, workdir: str) -> dict:
+def probe(config, task, workdir: str) -> dict:
   """Successor-attention statistics of the arm trained in ``workdir``, at
   the ``PROBE_LENGTHS`` the evaluation reaches."""
   lengths = [n for n in PROBE_LENGTHS if n <= config.eval.max_length]
-  task = configs.validate(config)
   model = models.build(config.model, task)
   _, params = checkpoint.load_params(workdir)
   key = rng.stream(config.seed, "eval")
@@ -82,14 +81,15 @@ def run_sweep(preset, arms, workdir, steps=None, positional=None, seed=0,
               verbose=True):
   """Trains and probes every arm; returns {arm: {'results', 'probe'}}."""
   plans = {a: arm_config(preset, a, steps, positional, seed) for a in arms}
-  for config in plans.values():  # every bad arm fails before any training
-    configs.validate(config)
+  # Every bad arm fails before any training.
+  arm_tasks = {a: configs.validate(c) for a, c in plans.items()}
   out = {}
   for arm, config in plans.items():
     start = time.time()
     arm_dir = os.path.join(workdir, arm.replace("+", "_"))
     results = train.train_and_evaluate(config, arm_dir, verbose=False)
-    out[arm] = {"results": results, "probe": probe(config, arm_dir)}
+    out[arm] = {"results": results,
+                "probe": probe(config, arm_tasks[arm], arm_dir)}
     if verbose:
       at = dict(zip(results["lengths"], results["exact_match"]))
       print(f"{arm:22s} exact match at " + ", ".join(

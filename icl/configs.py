@@ -12,7 +12,7 @@ from typing import Any
 import jax
 
 from icl import ensemble, optimizers, sharding, tasks
-from icl.errors import ConfigError
+from icl.errors import ConfigError, invalid
 from icl.models import positional
 from icl.models.ops import KERNEL_INITS
 from icl.models.transformer import DTYPES
@@ -21,7 +21,7 @@ REQUIRED_SECTIONS = ("task", "model", "optimizer", "train", "eval", "mesh")
 
 
 def _fail(field: str, value: Any, allowed: str):
-  raise ConfigError(f"{field} must be {allowed}, got {value!r}")
+  raise invalid(field, value, allowed)
 
 
 def _is_int(v) -> bool:

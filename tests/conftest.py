@@ -68,6 +68,17 @@ def split_example(task, batch, row):
   return (tokens[1:p + 1] - symbols, tokens[p + 2:p + a + 2] - symbols)
 
 
+def config_error(config, path: str, value) -> str:
+  """The message validation raises once ``path`` ('section.field') of
+  ``config`` is set to ``value``; fails the test if it raises none."""
+  from icl import configs
+  section, field = path.split(".")
+  config[section][field] = value
+  with pytest.raises(ValueError) as e:
+    configs.validate(config)
+  return str(e.value)
+
+
 @pytest.fixture
 def tiny():
   return tiny_config

@@ -11,7 +11,7 @@ from icl.models import Transformer, TransformerConfig, init_params
 from icl.models.transformer import cache_names
 from icl.probing import successor
 from icl.tasks import sorting
-from tests.conftest import split_example
+from tests.conftest import config_error, split_example
 
 
 
@@ -163,11 +163,7 @@ BAD = [
 def test_bad_sorting_configs_name_the_field(path, value, message):
   c = sorting_config.get_config("cpu,successor")
   c.model.positional = "learned"
-  section, field = path.split(".")
-  c[section][field] = value
-  with pytest.raises(ValueError) as e:
-    configs.validate(c)
-  assert message in str(e.value)
+  assert message in config_error(c, path, value)
 
 
 def test_count_hint_needs_values_for_every_count():

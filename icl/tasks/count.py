@@ -9,7 +9,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from icl.errors import ConfigError
+from icl.errors import invalid
 from icl.tasks.sequence import SequenceTask
 
 
@@ -24,13 +24,12 @@ class CountTask(SequenceTask):
   def check_config(self, longest):
     if (not isinstance(self.max_number, int) or isinstance(self.max_number, bool)
         or self.max_number < 1):
-      raise ConfigError(f"task.max_number must be a positive int, got "
-                        f"{self.max_number!r}")
+      raise invalid("task.max_number", self.max_number, "a positive int")
     if self.max_number + 1 < longest:
-      raise ConfigError(
-          f"task.max_number must be at least {longest - 1}, so that a count "
-          f"of length {longest} (task.max_length or eval.max_length) fits in "
-          f"the numbers, got {self.max_number}")
+      raise invalid("task.max_number", self.max_number,
+                    f"at least {longest - 1}, so that a count of length "
+                    f"{longest} (task.max_length or eval.max_length) fits in "
+                    "the numbers")
 
   def prompt_length(self, n):
     return 2 + 0 * n

@@ -91,6 +91,8 @@ class MixtureTask(SequenceTask):
     return self.components[0].answer_length(n)
 
   def example(self, key, n, max_n):
+    # So the inherited ``sample_lengths``, which evaluation calls, draws the
+    # primary task alone, with its task token.
     return self.prefixed[0].example(key, n, max_n)
 
   def sequence_length(self, length: int | None = None) -> int:
@@ -104,12 +106,7 @@ class MixtureTask(SequenceTask):
     weights = jnp.asarray(self.weights, jnp.float32)
     kind_B = jax.random.categorical(kind_key, jnp.log(weights),
                                     shape=(batch_size,))
-    if length is None:
-      lengths_B = jax.random.randint(length_key, (batch_size,),
-                                     self.min_length, self.max_length + 1)
-    else:
-      lengths_B = jnp.full((batch_size,), length, jnp.int32)
-    max_n = self.max_length if length is None else length
+    lengths_B, max_n = self.draw_lengths(length_key, batch_size, length)
     batches = [t.sample_lengths(jax.random.fold_in(key, k), lengths_B, max_n)
                for k, t in enumerate(self.prefixed)]
     width = max(b.inputs.shape[1] for b in batches)
@@ -138,9 +135,6 @@ class MixtureTask(SequenceTask):
                                    (batch_size, width)),
         extras={"lengths": lengths_B.astype(jnp.int32),
                 "num_tokens": num_tokens_B, "task": kind_B.astype(jnp.int32)})
-
-  def sample_lengths(self, key, lengths_B, max_n) -> Batch:
-    return self.prefixed[0].sample_lengths(key, lengths_B, max_n)
 
   def loss(self, logits_BTV: jax.Array, batch: Batch) -> jax.Array:
     if "task" not in batch.extras:  # a primary-task batch

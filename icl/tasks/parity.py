@@ -10,7 +10,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from icl.errors import ConfigError
+from icl.errors import invalid
 from icl.tasks.sequence import SequenceTask
 
 
@@ -24,8 +24,7 @@ class ParityTask(SequenceTask):
 
   def check_config(self, longest):
     if not isinstance(self.scratchpad, bool):
-      raise ConfigError(f"task.scratchpad must be True or False, got "
-                        f"{self.scratchpad!r}")
+      raise invalid("task.scratchpad", self.scratchpad, "True or False")
 
   def prompt_length(self, n):
     return n

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from icl.errors import ConfigError
+from icl.errors import invalid
 from icl.tasks.base import Batch, Task
 
 PAD, BOS, SEP, EOS = 0, 1, 2, 3
@@ -77,13 +77,17 @@ class SequenceTask(Task):
              length: int | None = None) -> Batch:
     """Lengths uniform in [min_length, max_length], or all ``length``."""
     length_key, key = jax.random.split(key)
-    if length is None:
-      lengths_B = jax.random.randint(length_key, (batch_size,),
-                                     self.min_length, self.max_length + 1)
-    else:
-      lengths_B = jnp.full((batch_size,), length, jnp.int32)
-    return self.sample_lengths(key, lengths_B,
-                               self.max_length if length is None else length)
+    lengths_B, max_n = self.draw_lengths(length_key, batch_size, length)
+    return self.sample_lengths(key, lengths_B, max_n)
+
+  def draw_lengths(self, key: jax.Array, batch_size: int,
+                   length: int | None = None) -> tuple[jax.Array, int]:
+    """(problem lengths [B], the longest they may be): uniform in
+    [min_length, max_length], or all ``length``."""
+    if length is not None:
+      return jnp.full((batch_size,), length, jnp.int32), length
+    return jax.random.randint(key, (batch_size,), self.min_length,
+                              self.max_length + 1), self.max_length
 
   def sample_lengths(self, key: jax.Array, lengths_B: jax.Array,
                      max_n: int) -> Batch:
@@ -159,8 +163,7 @@ class AlphabetTask(SequenceTask):
 
   def check_config(self, longest: int) -> None:
     if not _is_positive_int(self.alphabet):
-      raise ConfigError(f"task.alphabet must be a positive int, got "
-                        f"{self.alphabet!r}")
+      raise invalid("task.alphabet", self.alphabet, "a positive int")
 
   def random_prompt(self, key: jax.Array, max_n: int) -> jax.Array:
     return jax.random.randint(key, (max_n,), 0, self.alphabet)

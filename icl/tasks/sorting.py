@@ -30,7 +30,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from icl.errors import ConfigError
+from icl.errors import invalid
 from icl.tasks.sequence import SequenceTask
 
 
@@ -70,17 +70,15 @@ class SortingFamily(SequenceTask):
 
   def check_config(self, longest: int) -> None:
     if not isinstance(self.num_values, int) or self.num_values < 2:
-      raise ConfigError(f"task.num_values must be an int >= 2, got "
-                        f"{self.num_values!r}")
+      raise invalid("task.num_values", self.num_values, "an int >= 2")
     if not isinstance(self.repeats, bool):
-      raise ConfigError(f"task.repeats must be True or False, got "
-                        f"{self.repeats!r}")
+      raise invalid("task.repeats", self.repeats, "True or False")
     if not self.repeats and self.num_values < longest:
-      raise ConfigError(
-          f"task.num_values must be at least {longest}, the longest sequence "
-          f"(task.max_length or eval.max_length), when task.repeats=False: "
-          f"a sequence without repeats needs that many distinct values, got "
-          f"{self.num_values}")
+      raise invalid("task.num_values", self.num_values,
+                    f"at least {longest}, the longest sequence "
+                    "(task.max_length or eval.max_length), when "
+                    "task.repeats=False: a sequence without repeats needs "
+                    "that many distinct values")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,13 +98,8 @@ class SortTask(SortingFamily):
 
 
 @dataclasses.dataclass(frozen=True)
-class FillTask(SortingFamily):
-
-  def prompt_length(self, n):
-    return n
-
-  def answer_length(self, n):
-    return n
+class FillTask(SortTask):
+  """Sorting's layout with every answer token replaced by FILL."""
 
   def example(self, key, n, max_n):
     return self.values(key, max_n), jnp.full((max_n,), self.fill)
@@ -162,10 +155,10 @@ class CountSmallerTask(QueryHint):
   def check_config(self, longest: int) -> None:
     super().check_config(longest)
     if self.num_values < self.max_length:
-      raise ConfigError(
-          f"task.num_values must be at least task.max_length="
-          f"{self.max_length} for the count_smaller task, whose answer (a "
-          f"count up to n-1) is a value token, got {self.num_values}")
+      raise invalid("task.num_values", self.num_values,
+                    f"at least task.max_length={self.max_length} for the "
+                    "count_smaller task, whose answer (a count up to n-1) is "
+                    "a value token")
 
 
 @dataclasses.dataclass(frozen=True)
