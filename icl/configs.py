@@ -85,6 +85,83 @@ def validate_task(cfg):
       _fail("task.pool_seed", cfg.task.pool_seed, "an int")
   elif issubclass(task_cls, tasks.SequenceTask):
     validate_sequence_task(cfg)
+  elif cfg.task.name == "arithmetic":
+    validate_arithmetic(cfg)
+
+
+def _digit_range(cfg, name: str):
+  v = cfg.task[name]
+  if (not isinstance(v, (tuple, list)) or len(v) != 2
+      or not all(_is_int(x) for x in v) or not 1 <= v[0] <= v[1]):
+    _fail(f"task.{name}", v, "a (min, max) pair of ints with "
+          "1 <= min <= max: the inclusive range of operand digits")
+
+
+def validate_arithmetic(cfg):
+  """Fields of ``task`` (and ``eval``) for arithmetic, then the dataset's
+  size against the problems that exist."""
+  from icl.tasks.arithmetic import formats, positions, problems
+  from icl.tasks.arithmetic import task as arithmetic
+  t = cfg.task
+  one_of(cfg, "task", "op", problems.OPS)
+  for name in ("digits_a", "digits_b", "test_digits_a", "test_digits_b"):
+    _digit_range(cfg, name)
+  for name in ("sampling", "test_sampling"):
+    one_of(cfg, "task", name, problems.SAMPLINGS)
+    if t[name] == "carries" and t.op == "*":
+      _fail(f"task.{name}", t[name], "'uniform' or 'lengths' for "
+            "task.op='*' (carry balancing is defined for + and -)")
+  try:
+    parts = formats.parse_parts(t.format)
+  except ValueError as e:
+    _fail("task.format", t.format, f"a renderable format: {e}")
+  if parts & set(formats.SCRATCHPADS) and t.op != "+":
+    _fail("task.format", t.format, f"not a scratchpad for task.op={t.op!r} "
+          "(Lee et al.'s scratchpads are for addition)")
+  one_of(cfg, "task", "delimiters", arithmetic.DELIMITERS)
+  one_of(cfg, "task", "positions", positions.SCHEMES)
+  one_of(cfg, "task", "packing", arithmetic.PACKINGS)
+  one_of(cfg, "task", "loss_on", arithmetic.LOSSES)
+  clash = parts & ({"scratchpad", "detailed_scratchpad", "random_spaces"}
+                   | ({"index_hints"} if t.positions == "abacus" else set()))
+  if t.positions != "default" and clash:
+    _fail("task.positions", t.positions,
+          f"'default' with task.format={t.format!r}: digit ids need digits "
+          f"written as contiguous numbers, which {sorted(clash)} breaks")
+  for name in ("max_offset", "num_hints"):
+    if not _is_int(t[name]) or t[name] < 0:
+      _fail(f"task.{name}", t[name], "an int >= 0")
+  for name in ("window", "num_train", "train_size", "test_size"):
+    positive_int(cfg, "task", name)
+  if t.num_train > t.train_size:
+    _fail("task.num_train", t.num_train, f"at most task.train_size="
+          f"{t.train_size}, the problems in the dataset's training split")
+  if not _is_int(t.data_seed):
+    _fail("task.data_seed", t.data_seed, "an int")
+  if not isinstance(t.data_dir, str):
+    _fail("task.data_dir", t.data_dir, "a directory path ('' for "
+          "$ICL_DATA_DIR or ~/.cache/icl/datasets)")
+  task = tasks.build(t)
+  spec = task.dataset_spec
+  exist = problems.num_distinct(spec.train)
+  if t.train_size > exist:
+    _fail("task.train_size", t.train_size,
+          f"at most {exist}, the distinct problems with digits_a="
+          f"{tuple(t.digits_a)} and digits_b={tuple(t.digits_b)}")
+  if spec.test == spec.train and t.train_size + t.test_size > exist:
+    _fail("task.test_size", t.test_size,
+          f"at most {exist - t.train_size}: the test split is disjoint from "
+          f"the {t.train_size} training problems, and {exist} exist")
+  if t.num_hints and t.num_hints < task.widest[2] + t.max_offset:
+    _fail("task.num_hints", t.num_hints,
+          f"0 (automatic) or at least {task.widest[2] + t.max_offset}: the "
+          "widest answer's digits plus task.max_offset")
+  positive_int(cfg, "eval", "batch_size")
+  non_negative_number(cfg, "eval", "temperature")
+  try:
+    task.dataset  # builds it on first use
+  except ValueError as e:
+    raise ConfigError(f"task: the dataset cannot be drawn: {e}") from None
 
 
 def validate_mixture(cfg):
@@ -192,6 +269,15 @@ def validate_positions(cfg, task):
   needed, why = ((randomized, f"model.randomized_positions={randomized}")
                  if randomized else (longest, f"sequence length {longest} "
                                      f"({source})"))
+  if isinstance(task, tasks.ArithmeticTask) and not randomized:
+    needed = task.max_position_id() + 1
+    why = (f"largest position id {needed - 1} (task.positions="
+           f"{task.positions!r}, task.max_offset={task.max_offset})")
+  uses_digit_ids = model.positional == "abacus"
+  if uses_digit_ids and getattr(task, "positions", "default") == "default":
+    _fail("model.positional", model.positional,
+          "used with task.positions='abacus' or 'coupled' (the encoding "
+          "reads digit ids), or another encoding")
   if limit is not None and needed > limit:
     raise ConfigError(
         f"model.max_len must be at least {needed} for "

@@ -86,3 +86,41 @@ def answer_prompt(task, batch, n: int):
   all have problem length ``n``."""
   p, a = task.prompt_length(n), task.answer_length(n)
   return batch.inputs[:, :p + 2], batch.targets[:, p + 1:p + a + 2]
+
+
+@functools.partial(jax.jit, static_argnums=(0, 6))
+def complete(model, params, tokens_BT: jax.Array, prompt_length_B: jax.Array,
+             positions_BT: jax.Array, key: jax.Array,
+             temperature: float = 0.0) -> jax.Array:
+  """Continues every row after its own prompt, to all T columns.
+
+  Row b keeps its first ``prompt_length_B[b]`` tokens and generates the
+  rest, so prompts of different lengths decode in one batch. The KV cache
+  advances one column per step for every row: a row still in its prompt is
+  fed its prompt token, a row past it the token it generated. Greedy at
+  ``temperature`` 0, else sampled from softmax(logits / temperature).
+  ``positions_BT`` are the ids of all T columns.
+  """
+  apply = functools.partial(model.apply, decode=True, mutable=["cache"])
+  _, cache = apply({"params": params}, jnp.zeros_like(tokens_BT),
+                   positions_BT)
+  b = tokens_BT.shape[0]
+
+  def step(carry, i):
+    cache, token_B = carry
+    position_B1 = jax.lax.dynamic_slice(positions_BT, (0, i), (b, 1))
+    logits_B1V, cache = apply({"params": params, **cache}, token_B[:, None],
+                              position_B1)
+    if temperature > 0:
+      choice_B = jax.random.categorical(jax.random.fold_in(key, i),
+                                        logits_B1V[:, 0] / temperature)
+    else:
+      choice_B = jnp.argmax(logits_B1V[:, 0], axis=-1)
+    given_B = jax.lax.dynamic_slice(tokens_BT, (0, i + 1), (b, 1))[:, 0]
+    next_B = jnp.where(i + 1 < prompt_length_B, given_B,
+                       choice_B.astype(tokens_BT.dtype))
+    return (cache, next_B), next_B
+
+  _, out_NB = jax.lax.scan(step, (cache, tokens_BT[:, 0]),
+                           jnp.arange(tokens_BT.shape[1] - 1))
+  return jnp.concatenate([tokens_BT[:, :1], out_NB.T], axis=1)

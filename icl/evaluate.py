@@ -25,9 +25,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import baselines, evaluate_lengths, sharding
+from icl import baselines, evaluate_arithmetic, evaluate_lengths, sharding
 from icl.metrics import markdown_table
 from icl.tasks import regression
+from icl.tasks.arithmetic.task import ArithmeticTask
 from icl.tasks.sequence import SequenceTask
 
 DISTRIBUTIONS = ("pretrain", "true")
@@ -127,14 +128,19 @@ def _curves(model, dim, params, batch, baseline_preds):
                            baseline_preds, batch.extras["clean_targets"], dim)
 
 
-def _is_lengths(results: dict) -> bool:
-  return "lengths" in results
+def _kind(results: dict) -> str:
+  """'arithmetic', 'lengths' or 'regression': what produced ``results``."""
+  if results.get("kind") == "arithmetic":
+    return "arithmetic"
+  return "lengths" if "lengths" in results else "regression"
 
 
 def summarize(results: dict) -> dict[str, float]:
   """Flat scalars: ``{'true/error/model': mean over positions, ...}`` for
   regression, ``{'exact_match/beyond': ..., ...}`` for token tasks."""
-  if _is_lengths(results):
+  if _kind(results) == "arithmetic":
+    return evaluate_arithmetic.summarize(results)
+  if _kind(results) == "lengths":
     return evaluate_lengths.summarize(results)
   flat = {}
   for dist, groups in results.items():
@@ -147,7 +153,9 @@ def summarize(results: dict) -> dict[str, float]:
 def results_table(results: dict) -> str:
   """Markdown: one row per distribution, errors and gaps averaged over K
   (regression), or one row per length (token tasks)."""
-  if _is_lengths(results):
+  if _kind(results) == "arithmetic":
+    return evaluate_arithmetic.table(results)
+  if _kind(results) == "lengths":
     return evaluate_lengths.table(results)
   s = summarize(results)
   cols = [("error/model", "model"), ("error/ridge", "ridge"),
@@ -159,8 +167,13 @@ def results_table(results: dict) -> str:
 
 
 def save_plot(results: dict, directory: str, title: str = "") -> None:
-  """Writes the run's figure, where its task has one (accuracy per length)."""
-  if _is_lengths(results):
+  """Writes the run's figure, where its task has one (accuracy per length,
+  or an arithmetic accuracy grid)."""
+  if _kind(results) == "arithmetic" and len(results["grid"]["len_a"]) * len(
+      results["grid"]["len_b"]) > 1:
+    evaluate_arithmetic.plot({"model": results},
+                             f"{directory}/accuracy_grid.png", title)
+  if _kind(results) == "lengths":
     evaluate_lengths.plot({"model": results},
                           f"{directory}/accuracy_vs_length.png", title)
 
@@ -172,6 +185,9 @@ def build(model, task, eval_cfg, key: jax.Array, positions=None):
   """
   if isinstance(task, regression.RegressionTask):
     return make_regression_evaluator(model, task, eval_cfg.batch_size, key)
+  if isinstance(task, ArithmeticTask):
+    return evaluate_arithmetic.ArithmeticEvaluator(model, task, eval_cfg, key,
+                                                   positions)
   if isinstance(task, SequenceTask):
     return evaluate_lengths.LengthEvaluator(model, task, eval_cfg, key,
                                             positions)

@@ -76,6 +76,8 @@ def _check_same_run(workdir: str, config_dict: dict) -> None:
 
 
 def _to_json(x):
+  if x is None or isinstance(x, (str, bool)):
+    return x
   if isinstance(x, dict):
     return {k: _to_json(v) for k, v in x.items()}
   if hasattr(x, "__len__"):

@@ -166,3 +166,45 @@ def test_sorting_hints_sweep_checks_every_arm_first(tmp_path):
   for arm in sh.ARMS + ("successor+temperature",):
     task = configs.validate(sh.arm_config("paper", arm))
     assert task.max_length == 20
+
+
+def test_arithmetic_sample_efficiency_writes_table_beside_lee(tmp_path,
+                                                             monkeypatch):
+  from experiments import arithmetic_sample_efficiency as se
+  monkeypatch.setenv("ICL_DATA_DIR", str(tmp_path / "data"))
+  results = se.run_sweep("cpu", str(tmp_path / "se"), formats=("plain",
+                         "reverse"), protocols=("lee",), sizes=(100, 200),
+                         seeds=(0, 1), steps=2, verbose=False)
+  acc = results["accuracy"]["lee"]
+  assert set(acc) == {"plain", "reverse"}
+  assert set(acc["reverse"]) == {"100", "200"}
+  assert all(set(v) == {0, 1} for v in acc["plain"].values())
+  report = open(tmp_path / "se" / "report.md").read()
+  assert "| N | plain (ours) | plain (Lee et al.) | reverse (ours)" in report
+  assert "| 100 |" in report and results["dataset"]["sha256"] in report
+  assert "packing=stream, loss on all, delimiters=paper" in report
+  assert os.path.getsize(tmp_path / "se" / "accuracy_vs_examples.png") > 0
+  members = json.load(open(tmp_path / "se" / "lee_reverse" / "member_1" /
+                           "config.json"))
+  assert members["task"]["num_train"] == 200 and members["seed"] == 0
+
+
+def test_arithmetic_length_generalization_writes_grids(tmp_path,
+                                                       monkeypatch):
+  from experiments import arithmetic_length_generalization as lg
+  monkeypatch.setenv("ICL_DATA_DIR", str(tmp_path / "data"))
+  monkeypatch.setitem(lg.PRESETS, "cpu", dict(
+      k=2, layers=1, width=16, heads=2, steps=2, batch=8, train_size=500,
+      test_size=200))
+  results = lg.run_sweep("cpu", str(tmp_path / "lg"),
+                         arms=("abacus", "fire_randomized"), verbose=False)
+  for r in results.values():
+    assert r["grid"]["len_a"] == [1, 2, 3, 4]
+    assert sum(map(sum, r["grid"]["count"])) == 200
+  config = lg.arm_config("cpu", "abacus")
+  assert config.model.positional == "abacus"
+  assert config.task.positions == "abacus" and config.task.max_offset == 4
+  report = open(tmp_path / "lg" / "report.md").read()
+  assert "| abacus |" in report and "| fire_randomized |" in report
+  assert "| arm | seen (<= 2) | beyond 2 | n=1 | n=2 | n=3 | n=4 |" in report
+  assert os.path.getsize(tmp_path / "lg" / "accuracy_grid.png") > 0

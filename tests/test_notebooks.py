@@ -1,4 +1,4 @@
-"""The quickstart notebook runs top to bottom (tiny settings) and plots."""
+"""Every notebook runs top to bottom (tiny settings) and plots."""
 
 import os
 import re
@@ -10,14 +10,21 @@ NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "notebooks")
 
 
-def test_quickstart_runs_and_plots(tmp_path, monkeypatch):
+def run_tiny(name, tmp_path, monkeypatch):
+  """Executes notebooks/NAME with ICL_NOTEBOOK_TINY=1 in tmp_path; returns
+  its outputs after checking none is an error."""
   monkeypatch.setenv("ICL_NOTEBOOK_TINY", "1")
-  nb = nbformat.read(os.path.join(NOTEBOOKS, "quickstart.ipynb"), as_version=4)
+  nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
   NotebookClient(nb, timeout=600, kernel_name="python3",
                  resources={"metadata": {"path": str(tmp_path)}}).execute()
   outputs = [o for cell in nb.cells if cell.cell_type == "code"
              for o in cell.get("outputs", [])]
   assert not [o for o in outputs if o.output_type == "error"]
+  return outputs
+
+
+def test_quickstart_runs_and_plots(tmp_path, monkeypatch):
+  outputs = run_tiny("quickstart.ipynb", tmp_path, monkeypatch)
   images = [o for o in outputs if "image/png" in o.get("data", {})]
   assert len(images) == 2  # one run's curves, then the ensemble's
   text = "".join(o.get("text", "") for o in outputs)
@@ -29,17 +36,20 @@ def test_quickstart_runs_and_plots(tmp_path, monkeypatch):
 
 
 def test_length_generalization_runs_and_plots(tmp_path, monkeypatch):
-  monkeypatch.setenv("ICL_NOTEBOOK_TINY", "1")
-  nb = nbformat.read(os.path.join(NOTEBOOKS, "length_generalization.ipynb"),
-                     as_version=4)
-  NotebookClient(nb, timeout=600, kernel_name="python3",
-                 resources={"metadata": {"path": str(tmp_path)}}).execute()
-  outputs = [o for cell in nb.cells if cell.cell_type == "code"
-             for o in cell.get("outputs", [])]
-  assert not [o for o in outputs if o.output_type == "error"]
+  outputs = run_tiny("length_generalization.ipynb", tmp_path, monkeypatch)
   assert len([o for o in outputs if "image/png" in o.get("data", {})]) == 1
   text = "".join(o.get("text", "") for o in outputs)
   for encoding in ("learned", "alibi"):
     assert re.search(rf"{encoding} +n=14 (right|wrong): BOS", text)
     assert os.path.exists(tmp_path / "runs" / "length_generalization_tiny" /
                           encoding / "results.json")
+
+
+def test_arithmetic_runs_decodes_and_plots(tmp_path, monkeypatch):
+  outputs = run_tiny("arithmetic.ipynb", tmp_path, monkeypatch)
+  assert len([o for o in outputs if "image/png" in o.get("data", {})]) == 1
+  text = "".join(o.get("text", "") for o in outputs)
+  assert len(re.findall(r"\[BOS\]\d+\+\d+=", text)) == 6
+  assert "| carries | exact match | problems |" in text
+  assert os.path.exists(tmp_path / "runs" / "arithmetic_tiny" / "results.json")
+  assert os.path.isdir(tmp_path / "datasets" / "arithmetic_problems")

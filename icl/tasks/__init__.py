@@ -3,6 +3,7 @@
 import dataclasses
 
 from icl.tasks import sorting
+from icl.tasks.arithmetic.task import ArithmeticTask
 from icl.tasks.base import Batch, Task
 from icl.tasks.copy import CopyTask
 from icl.tasks.count import CountTask
@@ -25,11 +26,12 @@ REGISTRY: dict[str, type[Task]] = {
     "parity_smaller": sorting.ParitySmallerTask,
     "fill": sorting.FillTask,
     "mixture": MixtureTask,
+    "arithmetic": ArithmeticTask,
 }
 # Fields of ``task`` that configure the mixture itself, not its components.
 MIXTURE_FIELDS = ("name", "components", "weights")
 
-__all__ = ["Batch", "Task", "REGISTRY", "RegressionTask", "SequenceTask",
+__all__ = ["ArithmeticTask", "Batch", "Task", "REGISTRY", "RegressionTask", "SequenceTask",
            "MixtureTask", "build", "field_names"]
 
 
@@ -50,7 +52,8 @@ def build(task_cfg) -> Task:
   has it (``num_values`` to all the sorting tasks, for example).
   """
   if task_cfg.name != "mixture":
-    fields = {k: v for k, v in task_cfg.items() if k != "name"}
+    fields = {k: tuple(v) if isinstance(v, list) else v
+              for k, v in task_cfg.items() if k != "name"}
     return REGISTRY[task_cfg.name](**fields)
   names = tuple(task_cfg.components)
   return MixtureTask(

@@ -4,6 +4,7 @@ Adding an encoding: write a module with a ``PositionalEncoding`` subclass and
 add one entry to ``REGISTRY``. The transformer does not change.
 """
 
+from icl.models.positional.abacus import AbacusPositionalEncoding
 from icl.models.positional.alibi import AlibiPositionalEncoding
 from icl.models.positional.base import PositionalEncoding
 from icl.models.positional.fire import FirePositionalEncoding
@@ -25,6 +26,7 @@ REGISTRY: dict[str, type[PositionalEncoding]] = {
     "t5": T5PositionalEncoding,
     "fire": FirePositionalEncoding,
     "kerple": KerplePositionalEncoding,
+    "abacus": AbacusPositionalEncoding,
 }
 
 

@@ -1,0 +1,2 @@
+"""Frozen finite datasets: TFDS array_record builders, read without
+TensorFlow."""

@@ -1,0 +1,1 @@
+"""Multi-digit arithmetic: problems, formats, position schemes, the task."""
