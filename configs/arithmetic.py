@@ -71,7 +71,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.train.update(steps=2500, batch_size=128, log_every=100, eval_every=2500,
                  checkpoint_every=2500)
   c.eval = ml_collections.ConfigDict(dict(
-      batch_size=250,  # test problems decoded at once
+      batch_size=256,  # test problems decoded at once
       temperature=0.0,  # 0: greedy decoding; > 0 samples
   ))
   # Members of one vmapped run may differ in seed and num_train.
@@ -83,5 +83,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                    max_len=512)
     c.train.update(steps=5000, batch_size=256, log_every=100,
                    eval_every=5000, checkpoint_every=5000)
-    c.eval.batch_size = 1000
+    c.eval.batch_size = 1024
   return c

@@ -163,8 +163,8 @@ def plot(results: dict, path: str) -> None:
                          for n in sizes])
       line = ax.errorbar(sizes, values.mean(1), yerr=values.std(1),
                          marker="o", capsize=3, label=f"{fmt} (ours)")
-      paper = results["paper"].get(fmt)
-      if paper:
+      paper = results["paper"].get(fmt, {})
+      if all(str(n) in paper for n in sizes):
         ax.plot(sizes, [paper[str(n)] for n in sizes], ls="--",
                 color=line[0].get_color(), alpha=0.6,
                 label=f"{fmt} (Lee et al.)")

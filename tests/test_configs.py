@@ -100,7 +100,8 @@ def test_bad_config_leaves_an_existing_run_untouched(tmp_path):
 
 # Token tasks: (override path, value, text the error must contain).
 SEQUENCE_BAD_VALUES = [
-    ("model.positional", "rotary", "model.positional must be one of ['alibi'"),
+    ("model.positional", "rotary",
+     "model.positional must be one of ['abacus', 'alibi'"),
     # A learned table must hold the longest *test* sequence (82 tokens).
     ("model.max_len", 60, "model.max_len must be at least 82 for "
      "model.positional='learned', to hold a position id for the sequence "

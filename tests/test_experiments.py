@@ -178,7 +178,7 @@ def test_arithmetic_sample_efficiency_writes_table_beside_lee(tmp_path,
   acc = results["accuracy"]["lee"]
   assert set(acc) == {"plain", "reverse"}
   assert set(acc["reverse"]) == {"100", "200"}
-  assert all(set(v) == {0, 1} for v in acc["plain"].values())
+  assert all(set(v) == {"0", "1"} for v in acc["plain"].values())
   report = open(tmp_path / "se" / "report.md").read()
   assert "| N | plain (ours) | plain (Lee et al.) | reverse (ours)" in report
   assert "| 100 |" in report and results["dataset"]["sha256"] in report

@@ -47,6 +47,6 @@ def test_cli_rejects_an_unknown_encoding_before_writing(tmp_path):
   out = _run("--config=configs/sequences.py", f"--workdir={tmp_path}/run",
              "--config.model.positional=rotary")
   assert out.returncode != 0
-  assert "model.positional must be one of ['alibi', 'fire'" in out.stderr
+  assert "model.positional must be one of ['abacus', 'alibi', 'fire'" in out.stderr
   assert "Traceback" not in out.stderr
   assert not os.path.exists(tmp_path / "run")
