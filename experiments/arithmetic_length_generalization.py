@@ -28,7 +28,7 @@ import os
 import numpy as np
 
 from configs import arithmetic as arithmetic_config
-from icl import evaluate_arithmetic, train
+from icl import configs, evaluate_arithmetic, train
 from icl.metrics import markdown_table
 
 ARMS = {
@@ -92,7 +92,6 @@ def run_sweep(preset: str, workdir: str, arms=tuple(ARMS),
               steps: int | None = None, seed: int = 0,
               verbose: bool = True) -> dict:
   configs_by_arm = {a: arm_config(preset, a, steps, seed) for a in arms}
-  from icl import configs
   for config in configs_by_arm.values():
     configs.validate(config)
   results = {}

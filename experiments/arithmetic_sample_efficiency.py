@@ -27,7 +27,7 @@ import os
 import numpy as np
 
 from configs import arithmetic as arithmetic_config
-from icl import train
+from icl import configs, train
 from icl.metrics import markdown_table
 
 SIZES = (1000, 2000, 4000, 10000)
@@ -74,7 +74,6 @@ def run_sweep(preset: str, workdir: str, formats=FORMATS,
   """Trains every arm (resuming finished ones) and writes the report."""
   arms = {(p, f): arm_config(preset, f, p, sizes, seeds, steps)
           for p in protocols for f in formats}
-  from icl import configs
   for config in arms.values():  # every arm is checked before any trains
     configs.validate(config)
   accuracy = {}

@@ -126,9 +126,7 @@ class SequenceTask(Task):
         PAD).astype(jnp.int32)
 
   def loss(self, logits_BTV: jax.Array, batch: Batch) -> jax.Array:
-    nll_BT = optax.softmax_cross_entropy_with_integer_labels(
-        logits_BTV, batch.targets)
-    return jnp.sum(nll_BT * batch.loss_mask) / jnp.sum(batch.loss_mask)
+    return masked_cross_entropy(logits_BTV, batch)
 
   def check_config(self, longest: int) -> None:
     """Raises ConfigError for task fields that cannot serve sequences of
@@ -167,6 +165,15 @@ class AlphabetTask(SequenceTask):
 
   def random_prompt(self, key: jax.Array, max_n: int) -> jax.Array:
     return jax.random.randint(key, (max_n,), 0, self.alphabet)
+
+
+def masked_cross_entropy(logits_BTV: jax.Array, batch: Batch) -> jax.Array:
+  """Mean next-token cross-entropy over the positions ``loss_mask`` keeps
+  (0, not NaN, for a batch that keeps none)."""
+  nll_BT = optax.softmax_cross_entropy_with_integer_labels(
+      logits_BTV, batch.targets)
+  return jnp.sum(nll_BT * batch.loss_mask) / jnp.maximum(
+      jnp.sum(batch.loss_mask), 1.0)
 
 
 def _is_positive_int(v) -> bool:

@@ -87,7 +87,7 @@ class Format:
 def parse_parts(spec: str) -> frozenset[str]:
   """The parts of a format string; ValueError (with the reason) when they
   cannot be rendered together."""
-  parts = [p for p in str(spec).split("+")]
+  parts = str(spec).split("+")
   for p in parts:
     if p not in PARTS:
       raise ValueError(f"unknown part {p!r} (parts: {list(PARTS)}, joined "

@@ -27,12 +27,11 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from icl.datasets import arithmetic as datasets
 from icl.tasks.arithmetic import formats, positions, problems
 from icl.tasks.base import Batch, Task
-from icl.tasks.sequence import BOS, EOS, PAD
+from icl.tasks.sequence import BOS, EOS, PAD, masked_cross_entropy
 
 PACKINGS = ("example", "stream")
 LOSSES = ("answer", "all")
@@ -122,28 +121,26 @@ class ArithmeticTask(Task):
   def vocab_size(self) -> int:
     return len(self.vocab)
 
-  def render(self, a: int, b: int, index: int, split: str
-             ) -> formats.Rendered:
-    # Random spaces are fixed per example: seeded by split and index.
-    rng = np.random.default_rng([self.data_seed, split == "test", index])
-    return formats.render(a, b, self.op, self.text_format, rng)
-
   @property
   def tables(self) -> dict[str, Table]:
     """{'train', 'test'}: the rendered splits (rendered once per dataset and
     format, whatever ``num_train``, which an ensemble traces)."""
-    return _render(dataclasses.replace(self, num_train=0))
+    return _rendered_splits(dataclasses.replace(self, num_train=0))
 
-  def render_tables(self) -> dict[str, Table]:
-    data = self.dataset
-    return {"train": self._table(data.train, "train"),
-            "test": self._table(data.test, "test")}
+  @property
+  def _stream(self) -> dict[str, np.ndarray]:
+    """The training split as one stream (without BOS), and where each
+    example starts: offsets [train_size + 1]."""
+    return _training_stream(dataclasses.replace(self, num_train=0))
 
   def _table(self, pairs, split: str) -> Table:
     ids = {t: i for i, t in enumerate(self.vocab)}
+    fmt = self.text_format
     rows, masks, pos, prompts = [], [], [], []
     for i, (a, b) in enumerate(pairs):
-      example = self.render(a, b, i, split)
+      # Random spaces are fixed per example: seeded by split and index.
+      rng = np.random.default_rng([self.data_seed, split == "test", i])
+      example = formats.render(a, b, self.op, fmt, rng)
       tokens = [BOS] + [ids[t] for t in example.tokens] + [EOS]
       rows.append(tokens)
       prompts.append(1 + example.answer_start)
@@ -159,22 +156,6 @@ class ArithmeticTask(Task):
                  position_ids=pad(pos, 0, np.int32),
                  prompt_length=np.array(prompts, np.int32),
                  length=np.array(list(map(len, rows)), np.int32))
-
-  @property
-  def _stream(self) -> dict[str, np.ndarray]:
-    """The training split as one stream (without BOS), and where each
-    example starts: offsets [train_size + 1]."""
-    return _stream(dataclasses.replace(self, num_train=0))
-
-  def stream_arrays(self) -> dict[str, np.ndarray]:
-    t = self.tables["train"]
-    keep = [np.arange(1, n) for n in t.length]  # drop BOS, keep EOS
-    take = lambda arr: np.concatenate([arr[i, k] for i, k in enumerate(keep)])
-    sizes = np.array([len(k) for k in keep])
-    return {"tokens": take(t.tokens), "answer_mask": take(t.answer_mask),
-            "position_ids": take(t.position_ids),
-            "offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(
-                np.int32)}
 
   # -- the Task interface ---------------------------------------------------
 
@@ -253,10 +234,7 @@ class ArithmeticTask(Task):
     return batch
 
   def loss(self, logits_BTV: jax.Array, batch: Batch) -> jax.Array:
-    nll_BT = optax.softmax_cross_entropy_with_integer_labels(
-        logits_BTV, batch.targets)
-    return jnp.sum(nll_BT * batch.loss_mask) / jnp.maximum(
-        jnp.sum(batch.loss_mask), 1.0)
+    return masked_cross_entropy(logits_BTV, batch)
 
   def decode_tokens(self, tokens) -> str:
     """Text of a token row (special tokens named, PAD dropped)."""
@@ -266,11 +244,20 @@ class ArithmeticTask(Task):
                    for t in tokens)
 
 
+# Keyed by the task with num_train=0: one rendering serves every N.
 @functools.lru_cache(maxsize=8)
-def _render(task: ArithmeticTask) -> dict[str, Table]:
-  return task.render_tables()
+def _rendered_splits(task: ArithmeticTask) -> dict[str, Table]:
+  data = task.dataset
+  return {"train": task._table(data.train, "train"),
+          "test": task._table(data.test, "test")}
 
 
 @functools.lru_cache(maxsize=8)
-def _stream(task: ArithmeticTask) -> dict[str, np.ndarray]:
-  return task.stream_arrays()
+def _training_stream(task: ArithmeticTask) -> dict[str, np.ndarray]:
+  t = task.tables["train"]
+  keep = [np.arange(1, n) for n in t.length]  # drop BOS, keep EOS
+  take = lambda arr: np.concatenate([arr[i, k] for i, k in enumerate(keep)])
+  sizes = np.array([len(k) for k in keep])
+  return {"tokens": take(t.tokens), "answer_mask": take(t.answer_mask),
+          "position_ids": take(t.position_ids),
+          "offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)}
