@@ -74,11 +74,14 @@ class LengthEvaluator:
     self.positions = positions
 
   def __call__(self, params) -> dict:
-    rows = [_metrics_at(self.model, self.task, self.lengths[-1],
-                        self.batch_size, self.positions, params,
-                        jax.random.fold_in(self.key, n), jnp.int32(n))
-            for n in self.lengths]
-    rows = jax.device_get(rows)
+    # One length in flight at a time. Dispatching all of them at once
+    # aborted the process twice in full suite runs ("Fatal Python error:
+    # Aborted" in this loop, no XLA message); like the baselines' deadlock
+    # (icl/evaluate.py), it did not reproduce alone. Waiting costs little.
+    rows = [jax.device_get(_metrics_at(
+        self.model, self.task, self.lengths[-1], self.batch_size,
+        self.positions, params, jax.random.fold_in(self.key, n),
+        jnp.int32(n))) for n in self.lengths]
     return {"lengths": self.lengths,
             "exact_match": [float(r["exact_match"]) for r in rows],
             "token_accuracy": [float(r["token_accuracy"]) for r in rows],
