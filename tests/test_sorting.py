@@ -8,7 +8,7 @@ import pytest
 from configs import sorting as sorting_config
 from icl import configs, tasks
 from icl.models import Transformer, TransformerConfig, init_params
-from icl.models.transformer import cache_names
+from icl.models.hook_point import cache_names
 from icl.probing import successor
 from icl.tasks import sorting
 from tests.conftest import config_error, split_example

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from icl.models import Transformer, TransformerConfig, init_params, positional
-from icl.models.transformer import cache_names
+from icl.models.hook_point import cache_names
 
 T = 10
 

@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from icl.models.hook_point import HookPoint
 from icl.models.ops import ShapedDense, per_token
 from icl.models.positional.base import PositionalEncoding
 from icl.models.temperature import LengthTemperature
@@ -44,6 +45,9 @@ class CausalSelfAttention(nn.Module):
 
     q_BTHK, k_BTHK, v_BTHK = qkv("query"), qkv("key"), qkv("value")
     q_BTHK, k_BTHK = self.positional.rotate(q_BTHK, k_BTHK, positions_BT)
+    q_BTHK = HookPoint(name="hook_q")(q_BTHK)
+    k_BTHK = HookPoint(name="hook_k")(k_BTHK)
+    v_BTHK = HookPoint(name="hook_v")(v_BTHK)
     query_index_T = jnp.arange(x_BTD.shape[1])
     k_BSHK, v_BSHK, k_positions_BS = k_BTHK, v_BTHK, positions_BT
     if decode:
@@ -60,14 +64,14 @@ class CausalSelfAttention(nn.Module):
           cfg, name="temperature")(query_index_T).astype(scores_BHTS.dtype)
     visible_TS = jnp.arange(k_BSHK.shape[1])[None, :] <= query_index_T[:, None]
     scores_BHTS = jnp.where(visible_TS[None, None], scores_BHTS, _NEG_INF)
-    self.sow("intermediates", "hook_attn_scores", scores_BHTS)
+    scores_BHTS = HookPoint(name="hook_attn_scores")(scores_BHTS)
     # Softmax in float32 even under bfloat16: it is where low precision hurts.
-    pattern_BHTS = jax.nn.softmax(scores_BHTS.astype(jnp.float32), axis=-1)
-    self.sow("intermediates", "hook_pattern", pattern_BHTS)
+    pattern_BHTS = HookPoint(name="hook_pattern")(
+        jax.nn.softmax(scores_BHTS.astype(jnp.float32), axis=-1))
 
     z_BTHK = jnp.einsum("bhqs,bshk->bqhk", pattern_BHTS.astype(cfg.dtype),
                         v_BSHK)
-    self.sow("intermediates", "hook_z", z_BTHK)
+    z_BTHK = HookPoint(name="hook_z")(z_BTHK)
     return per_token(ShapedDense((cfg.d_model,), 2, ("heads", "kv", "embed"),
                                  ("embed",), cfg, name="out"), z_BTHK)
 

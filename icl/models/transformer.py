@@ -6,9 +6,26 @@
 
 Every parameter is created with logical axis names (``embed``, ``heads``,
 ``kv``, ``mlp``, ``vocab``) so that sharding is a matter of rules, not code.
-Activations are sown into the ``intermediates`` collection under
-TransformerLens-style names; ``cache_names`` flattens them to
-``blocks.{l}.hook_resid_pre`` and friends.
+Every activation worth probing passes through a ``HookPoint``, which sows
+it into the ``intermediates`` collection; ``cache_names`` flattens them to
+TransformerLens-style names. With B batch, T queries, S keys, D d_model,
+H heads, K head dim, M = mlp_ratio * D:
+
+    hook_embed                  [B, T, D]  token embedding or read-in
+    blocks.{l}.hook_resid_pre   [B, T, D]  input of block l (block 0: with
+                                           position embeddings)
+    blocks.{l}.attn.hook_q/k/v  [B, T, H, K]  after any rotation (RoPE)
+    blocks.{l}.attn.hook_attn_scores [B, H, T, S]  masked logits
+    blocks.{l}.attn.hook_pattern     [B, H, T, S]  softmax of the scores
+    blocks.{l}.attn.hook_z      [B, T, H, K]  pattern-weighted values
+    blocks.{l}.hook_attn_out    [B, T, D]
+    blocks.{l}.hook_resid_mid   [B, T, D]
+    blocks.{l}.mlp.hook_post    [B, T, M]  MLP hidden units after GELU
+    blocks.{l}.hook_mlp_out     [B, T, D]
+    blocks.{l}.hook_resid_post  [B, T, D]
+    hook_final                  [B, T, D]  after the final LayerNorm
+
+``icl/probing`` reads and patches these sites.
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ import jax.numpy as jnp
 
 from icl.models import positional
 from icl.models.attention import CausalSelfAttention
+from icl.models.hook_point import HookPoint
 from icl.models.ops import init as _init, kernel, per_token
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -68,11 +86,17 @@ class MLP(nn.Module):
                       kernel_init=kernel(cfg, ("mlp", "embed")),
                       bias_init=_init(("embed",), nn.initializers.zeros),
                       name="fc_out")
-    return per_token(lambda x_ND: fc_out(nn.gelu(fc_in(x_ND))), x_BTD)
+    hidden_BTM = HookPoint(name="hook_post")(
+        per_token(lambda x_ND: nn.gelu(fc_in(x_ND)), x_BTD))
+    return per_token(fc_out, hidden_BTM)
+
+
+LN_EPSILON = 1e-6
 
 
 def _layer_norm(cfg: TransformerConfig, name: str) -> nn.LayerNorm:
-  return nn.LayerNorm(dtype=cfg.dtype, param_dtype=cfg.param_dtype, name=name,
+  return nn.LayerNorm(epsilon=LN_EPSILON, dtype=cfg.dtype,
+                      param_dtype=cfg.param_dtype, name=name,
                       scale_init=_init(("embed",), nn.initializers.ones),
                       bias_init=_init(("embed",), nn.initializers.zeros))
 
@@ -86,18 +110,14 @@ class Block(nn.Module):
                decode: bool = False):
     cfg = self.config
     dropout = nn.Dropout(cfg.dropout_rate, deterministic=not train)
-    self.sow("intermediates", "hook_resid_pre", x_BTD)
+    x_BTD = HookPoint(name="hook_resid_pre")(x_BTD)
     attn_out_BTD = CausalSelfAttention(cfg, self.positional, name="attn")(
         _layer_norm(cfg, "ln1")(x_BTD), positions_BT, decode=decode)
-    attn_out_BTD = dropout(attn_out_BTD)
-    self.sow("intermediates", "hook_attn_out", attn_out_BTD)
-    x_BTD = _constrain(x_BTD + attn_out_BTD)
-    self.sow("intermediates", "hook_resid_mid", x_BTD)
-    mlp_out_BTD = dropout(MLP(cfg, name="mlp")(_layer_norm(cfg, "ln2")(x_BTD)))
-    self.sow("intermediates", "hook_mlp_out", mlp_out_BTD)
-    x_BTD = _constrain(x_BTD + mlp_out_BTD)
-    self.sow("intermediates", "hook_resid_post", x_BTD)
-    return x_BTD
+    attn_out_BTD = HookPoint(name="hook_attn_out")(dropout(attn_out_BTD))
+    x_BTD = HookPoint(name="hook_resid_mid")(_constrain(x_BTD + attn_out_BTD))
+    mlp_out_BTD = HookPoint(name="hook_mlp_out")(
+        dropout(MLP(cfg, name="mlp")(_layer_norm(cfg, "ln2")(x_BTD))))
+    return HookPoint(name="hook_resid_post")(_constrain(x_BTD + mlp_out_BTD))
 
 
 class Transformer(nn.Module):
@@ -125,7 +145,7 @@ class Transformer(nn.Module):
                        param_dtype=cfg.param_dtype,
                        embedding_init=_init(("vocab", "embed")),
                        name="embed")(inputs)
-    self.sow("intermediates", "hook_embed", x_BTD)
+    x_BTD = HookPoint(name="hook_embed")(x_BTD)
     # One encoding instance shared by all layers (relative biases are global).
     encoding = positional.get(cfg.positional)(cfg, name="positional")
     x_BTD = encoding.embed(x_BTD, positions_BT)
@@ -134,40 +154,43 @@ class Transformer(nn.Module):
     for layer in range(cfg.num_layers):
       x_BTD = Block(cfg, encoding, name=f"blocks_{layer}")(
           x_BTD, positions_BT, train=train, decode=decode)
-    x_BTD = _layer_norm(cfg, "ln_final")(x_BTD)
-    self.sow("intermediates", "hook_final", x_BTD)
-    if cfg.head == "scalar":
-      out_BT1 = per_token(nn.Dense(1, use_bias=False, dtype=cfg.dtype,
-                                   param_dtype=cfg.param_dtype,
-                                   kernel_init=kernel(cfg, ("embed", None)),
-                                   name="read_out"), x_BTD)
-      return out_BT1[..., 0].astype(jnp.float32)
-    logits_BTV = per_token(nn.Dense(cfg.vocab_size, use_bias=False,
-                                    dtype=cfg.dtype,
-                                    param_dtype=cfg.param_dtype,
-                                    kernel_init=kernel(cfg, ("embed", "vocab")),
-                                    name="unembed"), x_BTD)
-    return logits_BTV.astype(jnp.float32)
+    x_BTD = HookPoint(name="hook_final")(_layer_norm(cfg, "ln_final")(x_BTD))
+    return _read_out(cfg, _head(cfg, HEAD_PARAMS[cfg.head]), x_BTD)
+
+
+# Parameter name of each head's Dense.
+HEAD_PARAMS = {"scalar": "read_out", "logits": "unembed"}
+
+
+def _head(cfg: TransformerConfig, name: str | None = None) -> nn.Dense:
+  if cfg.head == "scalar":
+    features, axes = 1, ("embed", None)
+  else:
+    features, axes = cfg.vocab_size, ("embed", "vocab")
+  return nn.Dense(features, use_bias=False, dtype=cfg.dtype,
+                  param_dtype=cfg.param_dtype, kernel_init=kernel(cfg, axes),
+                  name=name)
+
+
+def _read_out(cfg: TransformerConfig, head, x_BTD: jax.Array) -> jax.Array:
+  """[B, T] for the scalar head, [B, T, V] logits, in float32."""
+  out_BTF = per_token(head, x_BTD).astype(jnp.float32)
+  return out_BTF[..., 0] if cfg.head == "scalar" else out_BTF
+
+
+def read_residual(model: Transformer, params, resid_BTD: jax.Array):
+  """The outputs the model would give if ``resid_BTD`` were its last
+  residual: the final LayerNorm and the head, run as the model's own
+  modules on its own parameters. On the last block's ``hook_resid_post``
+  this is the model's output; on earlier residuals it is the logit lens."""
+  cfg = model.config
+  normalized_BTD = _layer_norm(cfg, "ln_final").apply(
+      {"params": params["ln_final"]}, resid_BTD)
+  head = _head(cfg).bind({"params": params[HEAD_PARAMS[cfg.head]]})
+  return _read_out(cfg, head, normalized_BTD)
 
 
 def init_params(model: Transformer, key: jax.Array, inputs, positions_BT):
   """Returns (params, logical_axes): plain arrays and matching axis names."""
   boxed = model.init({"params": key}, inputs, positions_BT)["params"]
   return nn.meta.unbox(boxed), nn.get_partition_spec(boxed)
-
-
-def cache_names(intermediates) -> dict[str, jax.Array]:
-  """Flattens sown intermediates to TransformerLens-style names.
-
-  ``{'blocks_0': {'attn': {'hook_pattern': (x,)}}}`` becomes
-  ``{'blocks.0.attn.hook_pattern': x}``.
-  """
-  flat = {}
-  for path, value in jax.tree_util.tree_flatten_with_path(
-      intermediates, is_leaf=lambda x: isinstance(x, tuple))[0]:
-    parts = []
-    for entry in path:
-      name = str(entry.key)
-      parts.extend(name.split("_", 1) if name.startswith("blocks_") else [name])
-    flat[".".join(parts)] = value[-1]
-  return flat

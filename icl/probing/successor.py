@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from icl.metrics import markdown_table
-from icl.models.transformer import cache_names
+from icl.models.hook_point import cache_names
 from icl.tasks.sequence import SequenceTask
 
 
