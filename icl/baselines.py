@@ -23,34 +23,56 @@ def _exclusive_cumsum(a, axis):
   return jnp.cumsum(a, axis=axis) - a
 
 
+def _prefix_sum(a, axis, inclusive):
+  return jnp.cumsum(a, axis=axis) if inclusive else _exclusive_cumsum(a, axis)
+
+
+def xty(x_BKD: jax.Array, y_BK: jax.Array,
+        inclusive: bool = False) -> jax.Array:
+  """X^T y of each prefix, [B, K, D]: pairs j < k (j <= k if inclusive)."""
+  return _prefix_sum(x_BKD * y_BK[..., None], 1, inclusive)
+
+
+def ridge_weights(x_BKD: jax.Array, y_BK: jax.Array, lam: float,
+                  inclusive: bool = False) -> jax.Array:
+  """The ridge weight vector of each prefix, [B, K, D] (see ``xty``)."""
+  if lam == 0:
+    return least_squares_weights(x_BKD, y_BK, inclusive)
+  d = x_BKD.shape[-1]
+  outer_BKDD = jnp.einsum("bkd,bke->bkde", x_BKD, x_BKD, precision=_HIGHEST)
+  gram_BKDD = _prefix_sum(outer_BKDD, 1, inclusive) + lam * jnp.eye(d)
+  return jnp.linalg.solve(gram_BKDD,
+                          xty(x_BKD, y_BK, inclusive)[..., None])[..., 0]
+
+
+def least_squares_weights(x_BKD: jax.Array, y_BK: jax.Array,
+                          inclusive: bool = False) -> jax.Array:
+  """Minimum-norm least squares of each prefix, pinv(X_prefix) y_prefix.
+
+  Rows outside the prefix are zeroed, which leaves the minimum-norm
+  solution unchanged; this turns K prefix problems into one batched pinv.
+  """
+  k = x_BKD.shape[1]
+  prefix_KK = jnp.tril(jnp.ones((k, k), x_BKD.dtype), 0 if inclusive else -1)
+  x_BKKD = prefix_KK[None, :, :, None] * x_BKD[:, None, :, :]
+  y_BKK = prefix_KK[None] * y_BK[:, None, :]
+  return jnp.einsum("bkdj,bkj->bkd", jnp.linalg.pinv(x_BKKD), y_BKK,
+                    precision=_HIGHEST)
+
+
 def ridge(x_BKD: jax.Array, y_BK: jax.Array, lam: float) -> jax.Array:
   """Ridge with penalty ``lam`` (= sigma^2 / tau^2: the Bayes posterior mean).
 
   ``lam = 0`` (noiseless data) is the limit lam -> 0: min-norm least squares.
   """
-  if lam == 0:
-    return least_squares(x_BKD, y_BK)
-  d = x_BKD.shape[-1]
-  outer_BKDD = jnp.einsum("bkd,bke->bkde", x_BKD, x_BKD, precision=_HIGHEST)
-  gram_BKDD = _exclusive_cumsum(outer_BKDD, axis=1) + lam * jnp.eye(d)
-  xty_BKD = _exclusive_cumsum(x_BKD * y_BK[..., None], axis=1)
-  w_BKD = jnp.linalg.solve(gram_BKDD, xty_BKD[..., None])[..., 0]
-  return jnp.einsum("bkd,bkd->bk", x_BKD, w_BKD, precision=_HIGHEST)
+  return jnp.einsum("bkd,bkd->bk", x_BKD, ridge_weights(x_BKD, y_BK, lam),
+                    precision=_HIGHEST)
 
 
 def least_squares(x_BKD: jax.Array, y_BK: jax.Array) -> jax.Array:
-  """Minimum-norm least squares: pinv(X_{<k}) y_{<k}.
-
-  Rows j >= k of the design matrix are zeroed, which leaves the minimum-norm
-  solution unchanged; this turns K prefix problems into one batched pinv.
-  """
-  k = x_BKD.shape[1]
-  earlier_KK = jnp.tril(jnp.ones((k, k), x_BKD.dtype), -1)  # [k, j]: j < k
-  x_BKKD = earlier_KK[None, :, :, None] * x_BKD[:, None, :, :]
-  y_BKK = earlier_KK[None] * y_BK[:, None, :]
-  w_BKD = jnp.einsum("bkdj,bkj->bkd", jnp.linalg.pinv(x_BKKD), y_BKK,
-                     precision=_HIGHEST)
-  return jnp.einsum("bkd,bkd->bk", x_BKD, w_BKD, precision=_HIGHEST)
+  """Minimum-norm least squares: pinv(X_{<k}) y_{<k}."""
+  return jnp.einsum("bkd,bkd->bk", x_BKD, least_squares_weights(x_BKD, y_BK),
+                    precision=_HIGHEST)
 
 
 def dmmse(x_BKD: jax.Array, y_BK: jax.Array, pool_MD: jax.Array,
