@@ -136,13 +136,12 @@ def table(results: dict) -> str:
 def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
   """One accuracy heat map over (len_a, len_b) per label; the training
   range is outlined."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  # A bare Figure: no pyplot state, so a notebook's backend is left alone.
+  from matplotlib.figure import Figure
   from matplotlib.patches import Rectangle
   labels = list(results_by_label)
-  fig, axes = plt.subplots(1, len(labels), figsize=(3.6 * len(labels), 3.4),
-                           squeeze=False)
+  fig = Figure(figsize=(3.6 * len(labels), 3.4))
+  axes = fig.subplots(1, len(labels), squeeze=False)
   for ax, label in zip(axes[0], labels):
     r = results_by_label[label]
     g = r["grid"]
@@ -163,4 +162,3 @@ def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
     fig.suptitle(title)
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fig.savefig(path, dpi=120, bbox_inches="tight")
-  plt.close(fig)

@@ -113,10 +113,10 @@ def table(results: dict) -> str:
 
 def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
   """Accuracy against length, one line per label, training range shaded."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+  # A bare Figure: no pyplot state, so a notebook's backend is left alone.
+  from matplotlib.figure import Figure
+  fig = Figure(figsize=(10, 3.6))
+  axes = fig.subplots(1, 2, sharey=True)
   for ax, metric in zip(axes, ("exact_match", "token_accuracy")):
     for label, results in results_by_label.items():
       ax.plot(results["lengths"], results[metric], marker=".", label=label)
@@ -133,4 +133,3 @@ def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
   fig.tight_layout()
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   fig.savefig(path, dpi=120)
-  plt.close(fig)
