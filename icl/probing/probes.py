@@ -1,0 +1,160 @@
+"""Probes: can a target be read off an activation?
+
+A probe maps activations [N, D] to targets [N, K]. It is fit on a training
+split and scored by R^2 on held-out rows. A probe that scores well says
+little by itself (a rich enough probe reads almost anything), so each probe
+comes with a *control*: the same probe fit to targets whose relation to the
+activations is destroyed (shuffled rows, or any targets you pass, such as a
+fixed-w control). The evidence is the gap between the two (Hewitt & Liang
+2019; Akyürek et al. 2022 compare linear and MLP probes this way).
+
+- ``linear``: ridge regression in closed form (centred, penalty ``lam``
+  times the number of rows).
+- ``mlp``: one hidden GELU layer trained with Adam, full batch.
+
+``regression_targets`` gives the in-context regression targets: the OLS and
+ridge weight vectors of the context so far, and X^T y.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from icl import baselines
+
+KINDS = ("linear", "mlp")
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def r2(pred_NK: jax.Array, y_NK: jax.Array) -> float:
+  """1 - SS_res / SS_tot, pooled over the K outputs (so outputs with more
+  variance count more); 1 is perfect, 0 is predicting the mean."""
+  ss_res = jnp.sum(jnp.square(y_NK - pred_NK))
+  ss_tot = jnp.sum(jnp.square(y_NK - jnp.mean(y_NK, axis=0)))
+  return float(1.0 - ss_res / jnp.maximum(ss_tot, 1e-30))
+
+
+def fit_linear(x_ND: jax.Array, y_NK: jax.Array, lam: float = 1e-4):
+  """Ridge probe; returns ``predict(x_ND) -> [N, K]``."""
+  mx, my = jnp.mean(x_ND, axis=0), jnp.mean(y_NK, axis=0)
+  xc, yc = x_ND - mx, y_NK - my
+  d = x_ND.shape[1]
+  gram = jnp.matmul(xc.T, xc, precision=_HIGHEST)
+  scale = jnp.trace(gram) / d  # lam is relative to the mean feature variance
+  w_DK = jnp.linalg.solve(gram + lam * scale * jnp.eye(d),
+                          jnp.matmul(xc.T, yc, precision=_HIGHEST))
+  return lambda x: jnp.matmul(x - mx, w_DK, precision=_HIGHEST) + my
+
+
+@functools.partial(jax.jit, static_argnames=("hidden", "steps"))
+def _train_mlp(key, x_ND, y_NK, hidden: int, steps: int, learning_rate,
+               weight_decay):
+  d, k = x_ND.shape[1], y_NK.shape[1]
+  k1, k2 = jax.random.split(key)
+  params = {"w1": jax.random.normal(k1, (d, hidden)) / jnp.sqrt(d),
+            "b1": jnp.zeros(hidden),
+            "w2": jax.random.normal(k2, (hidden, k)) / jnp.sqrt(hidden),
+            "b2": jnp.zeros(k)}
+  opt = optax.adamw(learning_rate, weight_decay=weight_decay)
+
+  def loss(p):
+    return jnp.mean(jnp.square(_mlp(p, x_ND) - y_NK))
+
+  def step(carry, _):
+    p, state = carry
+    grads = jax.grad(loss)(p)
+    updates, state = opt.update(grads, state, p)
+    return (optax.apply_updates(p, updates), state), None
+
+  (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None,
+                                length=steps)
+  return params
+
+
+def _mlp(p, x_ND):
+  return jax.nn.gelu(x_ND @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+
+
+def fit_mlp(x_ND: jax.Array, y_NK: jax.Array, key: jax.Array,
+            hidden: int = 64, steps: int = 1000, learning_rate: float = 3e-3,
+            weight_decay: float = 1e-4):
+  """One-hidden-layer MLP probe on standardized inputs and targets."""
+  mx, sx = jnp.mean(x_ND, 0), jnp.std(x_ND, 0) + 1e-6
+  my, sy = jnp.mean(y_NK, 0), jnp.std(y_NK, 0) + 1e-6
+  params = _train_mlp(key, (x_ND - mx) / sx, (y_NK - my) / sy, hidden, steps,
+                      learning_rate, weight_decay)
+  return lambda x: _mlp(params, (x - mx) / sx) * sy + my
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeResult:
+  kind: str
+  train_r2: float
+  test_r2: float
+  control_r2: float  # held-out R^2 of the same probe on the control targets
+
+  @property
+  def selectivity(self) -> float:
+    return self.test_r2 - self.control_r2
+
+
+def probe(x_ND, y_NK, *, kind: str = "linear", key=None,
+          test_fraction: float = 0.25, control=None, lam: float = 1e-4,
+          **mlp_kwargs) -> ProbeResult:
+  """Fit a probe from ``x_ND`` to ``y_NK`` on a random split; score held-out
+  R^2 for the targets and for the control (default: ``y_NK`` with its rows
+  shuffled; or an [N, K] array of control targets)."""
+  if kind not in KINDS:
+    raise ValueError(f"probe kind must be one of {KINDS}, got {kind!r}")
+  x_ND, y_NK = jnp.asarray(x_ND, jnp.float32), jnp.asarray(y_NK, jnp.float32)
+  if y_NK.ndim == 1:
+    y_NK = y_NK[:, None]
+  n = x_ND.shape[0]
+  if y_NK.shape[0] != n:
+    raise ValueError(f"activations have {n} rows but targets have "
+                     f"{y_NK.shape[0]}")
+  if not 0 < test_fraction < 1 or int(n * test_fraction) < 1:
+    raise ValueError(f"test_fraction must leave rows on both sides, got "
+                     f"{test_fraction} of {n} rows")
+  key = jax.random.key(0) if key is None else key
+  split_key, control_key, fit_key = jax.random.split(key, 3)
+  order = jax.random.permutation(split_key, n)
+  n_test = int(n * test_fraction)
+  test, train = order[:n_test], order[n_test:]
+  if control is None:
+    control = y_NK[jax.random.permutation(control_key, n)]
+  control = jnp.asarray(control, jnp.float32).reshape(y_NK.shape[0], -1)
+
+  def fit(y):
+    if kind == "linear":
+      return fit_linear(x_ND[train], y[train], lam)
+    return fit_mlp(x_ND[train], y[train], fit_key, **mlp_kwargs)
+
+  predict = fit(y_NK)
+  control_predict = fit(control)
+  return ProbeResult(kind, r2(predict(x_ND[train]), y_NK[train]),
+                     r2(predict(x_ND[test]), y_NK[test]),
+                     r2(control_predict(x_ND[test]), control[test]))
+
+
+def layer_sweep(acts_LND, y_NK, **probe_kwargs) -> list[ProbeResult]:
+  """One probe per layer of stacked activations [L, N, D] (e.g. the rows of
+  ``hooks.stack_layers(cache, 'hook_resid_post')`` at chosen positions)."""
+  return [probe(acts_LND[l], y_NK, **probe_kwargs)
+          for l in range(acts_LND.shape[0])]
+
+
+def regression_targets(x_BKD: jax.Array, y_BK: jax.Array, lam: float,
+                       inclusive: bool = True) -> dict[str, jax.Array]:
+  """Per context prefix [B, K, D]: the OLS (min-norm) and ridge (penalty
+  ``lam``) weight vectors and X^T y, of pairs 1..k (``inclusive``, what a
+  model has seen at y_k's token) or 1..k-1 (at x_k's token)."""
+  return {"ols": baselines.least_squares_weights(x_BKD, y_BK, inclusive),
+          "ridge": baselines.ridge_weights(x_BKD, y_BK, lam, inclusive),
+          "xty": baselines.xty(x_BKD, y_BK, inclusive)}
