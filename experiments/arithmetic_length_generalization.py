@@ -55,7 +55,7 @@ PAPERS = [
 ]
 PRESETS = {
     # k, model, steps, batch, train problems, test problems
-    "cpu": dict(k=5, layers=2, width=64, heads=4, steps=3000, batch=64,
+    "cpu": dict(k=5, layers=2, width=128, heads=4, steps=3000, batch=128,
                 train_size=20_000, test_size=2000),
     "paper": dict(k=20, layers=6, width=384, heads=6, steps=20_000,
                   batch=256, train_size=200_000, test_size=40 * 40 * 20),

@@ -156,7 +156,9 @@ def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
                            fill=False, edgecolor="white", lw=1.5))
     ax.set_title(f"{label}: {r['exact_match']:.2f}", fontsize=9)
     ax.set_xlabel("digits of b")
-    ax.set_ylabel("digits of a")
+    ax.set_xticks(g["len_b"][1::2] if len(g["len_b"]) > 6 else g["len_b"])
+    ax.set_yticks(g["len_a"][1::2] if len(g["len_a"]) > 6 else g["len_a"])
+  axes[0][0].set_ylabel("digits of a")
   fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="exact match")
   if title:
     fig.suptitle(title)

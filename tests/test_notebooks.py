@@ -53,3 +53,17 @@ def test_arithmetic_runs_decodes_and_plots(tmp_path, monkeypatch):
   assert "| carries | exact match | problems |" in text
   assert os.path.exists(tmp_path / "runs" / "arithmetic_tiny" / "results.json")
   assert os.path.isdir(tmp_path / "datasets" / "arithmetic_problems")
+
+
+def test_probing_renders_detects_patches_and_probes(tmp_path, monkeypatch):
+  outputs = run_tiny("probing.ipynb", tmp_path, monkeypatch)
+  images = [o for o in outputs if "image/png" in o.get("data", {})]
+  assert len(images) == 3  # attention maps, patching heat map, probe curve
+  views = [o["data"]["text/html"] for o in outputs
+           if "text/html" in o.get("data", {})]
+  assert len(views) == 1 and "<canvas" in views[0] and "http" not in views[0]
+  text = "".join(o.get("text", "") for o in outputs)
+  assert "induction (repeated random tokens)" in text
+  assert re.search(r"logit difference: clean -?\d+\.\d+, corrupted", text)
+  assert len(re.findall(r"layer \d: test R\^2 linear -?\d\.\d+ \(control "
+                        r"-?\d\.\d+\), MLP", text)) == 3
