@@ -194,12 +194,12 @@ def attribution_patching(model, params, clean_inputs, corrupted_inputs,
 def ablation_value(kind: str, activation: jax.Array,
                    key: jax.Array | None = None) -> jax.Array:
   """What replaces an ablated activation [B, ...]: zeros, its mean over the
-  batch, or (resample) another example's activation."""
+  batch ([1, ...], which broadcasts to any batch), or (resample) another
+  example's activation."""
   if kind == "zero":
     return jnp.zeros_like(activation)
   if kind == "mean":
-    return jnp.broadcast_to(jnp.mean(activation, axis=0, keepdims=True),
-                            activation.shape)
+    return jnp.mean(activation, axis=0, keepdims=True)
   if kind == "resample":
     if key is None:
       raise ValueError("resample ablation needs a key")
@@ -230,8 +230,6 @@ def ablate(model, params, inputs, site: str, kind: str, *, positions=None,
   _, cache = run_with_cache(model, params, reference, positions,
                             names=[site])
   value = ablation_value(kind, cache[site], key)
-  if kind == "mean":
-    value = jnp.broadcast_to(value[:1], (inputs.shape[0],) + value.shape[1:])
   return run_with_hooks(model, params, inputs, positions,
                         {site: replace_hook(value, where)})
 

@@ -22,18 +22,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from icl.metrics import markdown_table
-from icl.models.hook_point import cache_names
+from icl.probing.hooks import run_with_cache, stack_layers
 from icl.tasks.sequence import SequenceTask
 
 
 def attention_patterns(model, params, batch) -> jax.Array:
   """Attention patterns of every layer, [L, B, H, T, T]."""
-  _, state = model.apply({"params": params}, batch.inputs, batch.positions,
-                         mutable=["intermediates"])
-  named = cache_names(state["intermediates"])
-  layers = sorted(int(k.split(".")[1]) for k in named
-                  if k.endswith("attn.hook_pattern"))
-  return jnp.stack([named[f"blocks.{l}.attn.hook_pattern"] for l in layers])
+  _, cache = run_with_cache(model, params, batch.inputs, batch.positions,
+                            names=[f"blocks.{l}.attn.hook_pattern"
+                                   for l in range(model.config.num_layers)])
+  return stack_layers(cache, "attn.hook_pattern")
 
 
 def successor_hits(pattern_LBHTS: jax.Array, batch, prompt_length: int,
