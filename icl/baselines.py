@@ -2,10 +2,14 @@
 
 Each function takes a context ``x [B, K, D]``, ``y [B, K]`` and returns the
 prediction of y_k from (x_1..x_{k-1}, y_1..y_{k-1}) and x_k, for all k at
-once: ``[B, K]``. The k = 1 prediction (empty context) is the prior mean, 0.
+once: ``[B, K]``. The k = 1 prediction (empty context) is the prior mean:
+0 for ridge and least squares, x_1 . mean(pool) for dMMSE.
 
 No Python loop over positions: prefix statistics are exclusive cumulative sums
-(ridge, dMMSE) or a masked design matrix (least squares). All arithmetic is
+(ridge, dMMSE) or a masked design matrix (least squares). An exclusive sum is
+the inclusive one shifted by a position, never ``cumsum(a) - a``: that
+subtraction cancels when a_k is large, and leaks y_k into the prediction of
+y_k. All arithmetic is
 float32 at the highest matmul precision.
 """
 
@@ -20,7 +24,10 @@ _MIN_NOISE_VAR = 1e-12
 
 def _exclusive_cumsum(a, axis):
   """Sum over the strictly earlier entries along ``axis``."""
-  return jnp.cumsum(a, axis=axis) - a
+  total = jnp.cumsum(a, axis=axis)
+  zero = jnp.zeros_like(jax.lax.slice_in_dim(total, 0, 1, axis=axis))
+  earlier = jax.lax.slice_in_dim(total, 0, a.shape[axis] - 1, axis=axis)
+  return jnp.concatenate([zero, earlier], axis=axis)
 
 
 def _prefix_sum(a, axis, inclusive):

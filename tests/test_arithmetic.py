@@ -47,6 +47,15 @@ REFERENCE = {
 }
 
 
+def test_detailed_scratchpad_lists_the_answer_before_a_final_carry():
+  # Lee et al.'s data files write END before the final carry joins A.
+  example = formats.render(826, 574, "+", fmt("detailed_scratchpad"))
+  assert "[] + [] , A=[4,0,0] C=1 , END\n</scratch>\n1 4 0 0" in example.text
+  assert example.text.endswith("1 4 0 0")
+  assert formats.parse_answer(example.answer,
+                              fmt("detailed_scratchpad")) == 1400
+
+
 @pytest.mark.parametrize("parts,dollars", list(REFERENCE))
 def test_format_renders_128_plus_367_as_the_reference(parts, dollars):
   f = fmt(parts, dollars)

@@ -122,3 +122,31 @@ def test_noiseless_limits_are_finite():
   pred = baselines.dmmse(x, y, pool, 0.0)
   assert np.isfinite(pred).all()
   np.testing.assert_allclose(pred[:, 0], x[:, 0] @ pool.mean(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ridge", "ols", "dmmse"])
+@pytest.mark.parametrize("k", [0, 2, 4])
+def test_a_prediction_never_sees_its_own_target(name, k):
+  # Changing y_k, even to 1e6, must leave every prediction at positions
+  # <= k unchanged: the estimate of y_k reads only the pairs before it.
+  # ``cumsum(a) - a`` failed this (ridge moved by 38% at y_k = 1e6).
+  x, y = _data(3, b=2, k=6)
+  pool = np.random.RandomState(4).randn(8, 4).astype(np.float32)
+  fn = {"ridge": lambda x, y: baselines.ridge(x, y, 0.25),
+        "ols": baselines.least_squares,
+        "dmmse": lambda x, y: baselines.dmmse(x, y, pool, 0.25)}[name]
+  before = np.asarray(fn(x, y))
+  for big in (1e3, 1e6, -1e6):
+    changed = y.copy()
+    changed[:, k] = big
+    after = np.asarray(fn(x, changed))
+    np.testing.assert_allclose(after[:, :k + 1], before[:, :k + 1],
+                               rtol=1e-6, atol=1e-6)
+    assert not np.allclose(after[:, k + 1:], before[:, k + 1:])
+
+
+def test_dmmse_with_an_empty_context_predicts_x_dot_the_pool_mean():
+  x, y = _data(5, b=2, k=3)
+  pool = np.random.RandomState(6).randn(5, 4).astype(np.float32)
+  pred = np.asarray(baselines.dmmse(x, y, pool, 0.25))
+  np.testing.assert_allclose(pred[:, 0], x[:, 0] @ pool.mean(0), rtol=1e-5)

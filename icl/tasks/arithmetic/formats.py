@@ -194,12 +194,15 @@ def _scratchpad(a: int, b: int, detailed: bool) -> Rendered:
     out.insert(0, total % 10)
     carry = total // 10
     ra, rb = ra[:-1], rb[:-1]
+  if detailed:
+    # Written as the paper's data files have it: no comma before C, and
+    # the digits listed before a final carry joins them (826+574 reads
+    # A=[4,0,0] C=1, then the answer 1 4 0 0).
+    lines.append(f"[] + [] , A={_list(out)} C={carry} , END")
   if carry:
     out.insert(0, carry)
   if detailed:
-    # The final line is written as the paper prints it (no comma before C).
-    lines += [f"[] + [] , A={_list(out)} C={carry} , END", "</scratch>",
-              " ".join(map(str, out))]
+    lines += ["</scratch>", " ".join(map(str, out))]
   else:
     lines = ["\n".join(steps) + ".", "".join(map(str, out))]
   body = "\n".join(lines)
