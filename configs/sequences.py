@@ -17,14 +17,17 @@ the same fields (copy <-> reverse).
 After training, ``results.json`` holds exact match and per-token accuracy
 for every length in [eval.min_length, eval.max_length], and
 ``accuracy_vs_length.png`` plots them with the training range shaded.
+``--config.evals="('lengths','decoded_lengths')"`` adds the same numbers
+from KV-cache greedy decoding.
 """
 
 import ml_collections
-from ml_collections.config_dict import placeholder
 
-from icl import sharding
+from configs import PRESETS, parse_arg, run_config
+from icl import evaluators, models, optimizers, schema, tasks
 
-PRESETS = ("cpu", "paper")
+__all__ = ["PRESETS", "TASKS", "get_config", "token_config"]
+
 # Task name -> (registry name, its own fields).
 TASKS = {
     "copy": ("copy", dict(alphabet=16)),
@@ -35,86 +38,33 @@ TASKS = {
 }
 
 
-def parse_arg(arg: str | None, file: str, what: str, choices,
-              default: str) -> tuple[str, str]:
-  """(preset, choice) from a ``PRESET[,CHOICE]`` config argument."""
-  preset, _, choice = (arg or "cpu").partition(",")
-  choice = choice or default
-  if preset not in PRESETS:
-    raise ValueError(f"{file} preset must be one of {PRESETS}, got "
-                     f"{preset!r}")
-  if choice not in choices:
-    raise ValueError(f"{file} {what} must be one of {sorted(choices)}, got "
-                     f"{choice!r}")
-  return preset, choice
-
-
-def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  preset, task = parse_arg(arg, "configs/sequences.py", "task", TASKS,
-                           "copy")
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-
-  name, fields = TASKS[task]
-  c.task = ml_collections.ConfigDict(dict(
-      name=name,
-      min_length=1,
-      max_length=20,  # the longest training length
-      **fields,
-  ))
-
-  c.model = ml_collections.ConfigDict(dict(
-      num_layers=2,
-      d_model=64,
-      num_heads=4,
-      mlp_ratio=4,
-      positional="none",  # see icl/models/positional: learned, rope, ...
-      max_len=128,  # rows of a learned position table
-      length_temperature=0.0,  # beta: logits x (1 + beta log n); 0 is off
-      learn_temperature=False,
-      # L_max of randomized positions (Ruoss et al. 2023); 0 is off.
-      randomized_positions=0,
-      randomized_positions_at_eval=False,
-      dropout_rate=0.0,
-      kernel_init="lecun",
-      dtype="float32",
-  ))
-
-  c.optimizer = ml_collections.ConfigDict(dict(
-      name="adamw",
-      learning_rate=1e-3,
-      schedule="warmup_cosine",
-      warmup_fraction=0.05,
-      weight_decay=0.0,
-      b1=0.9,
-      b2=0.98,
-      grad_clip_norm=1.0,
-  ))
-
-  c.train = ml_collections.ConfigDict(dict(
-      steps=3000,
-      batch_size=64,
-      log_every=100,
-      eval_every=1000,
-      checkpoint_every=1000,
-      keep_checkpoints=2,
-  ))
-
-  c.eval = ml_collections.ConfigDict(dict(
-      batch_size=64,  # examples per length
-      min_length=1,
-      max_length=40,
-  ))
-
-  c.mesh = ml_collections.ConfigDict(dict(
-      shape=sharding.default_shape(),
-      rules=sharding.default_rules(),
-  ))
-  c.ensemble = ml_collections.ConfigDict(dict(seed=placeholder(tuple)))
-
+def token_config(preset: str, task, eval_=None) -> ml_collections.ConfigDict:
+  """The token-task defaults shared by sequences, sorting and arithmetic:
+  a small model, AdamW, and the cpu or paper scale."""
+  c = run_config(
+      task, eval_ or evaluators.section(
+          tasks.REGISTRY[task.name], batch_size=64,  # examples per length
+          min_length=1, max_length=40),
+      # max_len: rows of a learned position table.
+      model=models.section(num_layers=2, d_model=64, num_heads=4,
+                           positional="none", max_len=128),
+      optimizer=optimizers.section(name="adamw", warmup_fraction=0.05,
+                                   b2=0.98),
+      train=schema.train_section(steps=3000, batch_size=64, log_every=100,
+                                 keep_checkpoints=2))
   if preset == "paper":
-    c.model.update(num_layers=6, d_model=256, num_heads=8, dropout_rate=0.0)
+    c.model.update(num_layers=6, d_model=256, num_heads=8)
     c.train.update(steps=40_000, batch_size=128, log_every=500,
                    eval_every=5000, checkpoint_every=5000)
     c.eval.batch_size = 256
   return c
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  preset, choice = parse_arg(arg, "configs/sequences.py", "task", TASKS,
+                             "copy")
+  name, values = TASKS[choice]
+  # max_length: the longest training length.
+  task = tasks.REGISTRY[name].section(name, min_length=1, max_length=20,
+                                      **values)
+  return token_config(preset, task)

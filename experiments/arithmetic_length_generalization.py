@@ -25,10 +25,10 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 
 from configs import arithmetic as arithmetic_config
-from icl import configs, evaluate_arithmetic, train
+from icl import schema, train
+from icl.evaluators import arithmetic as evaluate_arithmetic
 from icl.metrics import markdown_table
 
 ARMS = {
@@ -92,14 +92,14 @@ def run_sweep(preset: str, workdir: str, arms=tuple(ARMS),
               steps: int | None = None, seed: int = 0,
               verbose: bool = True) -> dict:
   configs_by_arm = {a: arm_config(preset, a, steps, seed) for a in arms}
-  for config in configs_by_arm.values():
-    configs.validate(config)
+  # Every bad arm fails before any training, and each is validated once.
+  runs = {arm: schema.validate(c) for arm, c in configs_by_arm.items()}
   results = {}
-  for arm, config in configs_by_arm.items():
+  for arm, run in runs.items():
     if verbose:
       print(f"== {arm}", flush=True)
     results[arm] = train.train_and_evaluate(
-        config, os.path.join(workdir, arm), verbose=verbose)
+        run, os.path.join(workdir, arm), verbose=verbose)["arithmetic"].data
   write_outputs(results, configs_by_arm, preset, workdir)
   return results
 

@@ -27,7 +27,7 @@ import os
 import numpy as np
 
 from configs import arithmetic as arithmetic_config
-from icl import configs, train
+from icl import schema, train
 from icl.metrics import markdown_table
 
 SIZES = (1000, 2000, 4000, 10000)
@@ -74,15 +74,16 @@ def run_sweep(preset: str, workdir: str, formats=FORMATS,
   """Trains every arm (resuming finished ones) and writes the report."""
   arms = {(p, f): arm_config(preset, f, p, sizes, seeds, steps)
           for p in protocols for f in formats}
-  for config in arms.values():  # every arm is checked before any trains
-    configs.validate(config)
+  # Every arm is checked once, before any trains.
+  runs = {key: schema.validate(config) for key, config in arms.items()}
   accuracy = {}
   dataset = None
   for (protocol, fmt), config in arms.items():
     if verbose:
       print(f"== {protocol} / {fmt}", flush=True)
-    members = train.train_and_evaluate(config, os.path.join(
-        workdir, f"{protocol}_{fmt}"), verbose=verbose)
+    members = [m["arithmetic"].data for m in train.train_and_evaluate(
+        runs[protocol, fmt], os.path.join(workdir, f"{protocol}_{fmt}"),
+        verbose=verbose)]
     dataset = members[0]["dataset"]
     for member, n, seed in zip(members, config.ensemble.num_train,
                                config.ensemble.seed):

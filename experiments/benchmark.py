@@ -28,7 +28,8 @@ import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
 
-from icl import configs, metrics, rng, sharding, step
+from icl import metrics, rng, schema, sharding
+from icl.train import program as step
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/regression.py:paper", "Config to benchmark.")
@@ -74,10 +75,9 @@ def step_flops(config, task, params) -> float:
 
 def build(config, devices=None):
   """(task, Program) of a validated config on all (or the given) devices."""
-  task = configs.validate(config, None if devices is None else len(devices))
-  program = step.Program(config, task,
-                         sharding.build_layout(config.mesh, devices))
-  return task, program
+  run = schema.validate(config, None if devices is None else len(devices))
+  program = step.Program(run, sharding.build_layout(config.mesh, devices))
+  return run.task, program
 
 
 def time_steps(program, steps: int, repeats: int) -> float:

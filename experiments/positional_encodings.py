@@ -25,10 +25,10 @@ import os
 import time
 
 from absl import app, flags
-import numpy as np
 
 from configs import sequences
-from icl import configs, evaluate, evaluate_lengths, metrics, train
+from icl import metrics, schema, train
+from icl.evaluators import lengths as evaluate_lengths
 from icl.errors import ConfigError
 from icl.models import positional
 
@@ -71,16 +71,16 @@ def run_sweep(preset, tasks, arms, workdir, steps=None, verbose=True):
   """Trains every (task, arm); returns {task: {arm: results}}."""
   plans = {(t, a): arm_config(preset, t, a, steps) for t in tasks
            for a in arms}
-  for config in plans.values():  # every bad arm fails before any training
-    configs.validate(config)
+  # Every bad arm fails before any training, and each is validated once.
+  runs = {key: schema.validate(config) for key, config in plans.items()}
   out = {}
-  for (task, arm), config in plans.items():
+  for (task, arm), run in runs.items():
     start = time.time()
     results = train.train_and_evaluate(
-        config, os.path.join(workdir, task, arm.replace("+", "_")),
-        verbose=False)
+        run, os.path.join(workdir, task, arm.replace("+", "_")),
+        verbose=False)["lengths"].data
     out.setdefault(task, {})[arm] = results
-    s = evaluate.summarize(results)
+    s = evaluate_lengths.summarize(results)
     if verbose:
       print(f"{task:8s} {arm:18s} exact match: seen "
             f"{s['exact_match/seen']:.3f}, beyond "
@@ -97,7 +97,7 @@ def table(results: dict, metric: str = "exact_match/beyond") -> str:
   for task, by_arm in results.items():
     row = [task]
     for arm in arms:
-      ours = evaluate.summarize(by_arm[arm]).get(metric)
+      ours = evaluate_lengths.summarize(by_arm[arm]).get(metric)
       paper = (PAPER.get(task, {}).get(arm)
                if metric == "exact_match/beyond" else None)
       cell = "n/a" if ours is None else f"{ours:.2f}"
@@ -117,7 +117,7 @@ def write_outputs(results: dict, workdir: str, title: str = "") -> str:
   with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write(text)
   with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump({task: {arm: {"summary": evaluate.summarize(r), "curves": r}
+    json.dump({task: {arm: {"summary": evaluate_lengths.summarize(r), "curves": r}
                       for arm, r in by_arm.items()}
                for task, by_arm in results.items()}, f, indent=2)
   for task, by_arm in results.items():

@@ -33,10 +33,10 @@ import time
 from absl import app, flags
 
 from configs import sorting
-from icl import checkpoint, configs, evaluate, evaluate_lengths, metrics, train
-from icl import models, rng
+from icl import checkpoint, metrics, models, rng, schema, train
+from icl.evaluators import lengths as evaluate_lengths
 from icl.errors import ConfigError
-from icl.probing import successor
+from icl.tasks.sorting import successor
 
 ARMS = tuple(sorting.HINTS)
 REPORT_LENGTHS = (20, 30, 50, 75, 100)
@@ -82,14 +82,15 @@ def run_sweep(preset, arms, workdir, steps=None, positional=None, seed=0,
   """Trains and probes every arm; returns {arm: {'results', 'probe'}}."""
   plans = {a: arm_config(preset, a, steps, positional, seed) for a in arms}
   # Every bad arm fails before any training.
-  arm_tasks = {a: configs.validate(c) for a, c in plans.items()}
+  runs = {a: schema.validate(c) for a, c in plans.items()}
   out = {}
   for arm, config in plans.items():
     start = time.time()
     arm_dir = os.path.join(workdir, arm.replace("+", "_"))
-    results = train.train_and_evaluate(config, arm_dir, verbose=False)
-    out[arm] = {"results": results,
-                "probe": probe(config, arm_tasks[arm], arm_dir)}
+    results = train.train_and_evaluate(runs[arm], arm_dir,
+                                       verbose=False)["lengths"]
+    out[arm] = {"results": results.data,
+                "probe": probe(config, runs[arm].task, arm_dir)}
     if verbose:
       at = dict(zip(results["lengths"], results["exact_match"]))
       print(f"{arm:22s} exact match at " + ", ".join(
@@ -156,7 +157,7 @@ def write_outputs(out: dict, workdir: str, preset: str, config) -> str:
   with open(os.path.join(workdir, "report.md"), "w") as f:
     f.write(text)
   with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump({arm: {"summary": evaluate.summarize(e["results"]), **e}
+    json.dump({arm: {"summary": evaluate_lengths.summarize(e["results"]), **e}
                for arm, e in out.items()}, f, indent=2)
   evaluate_lengths.plot(
       {arm: e["results"] for arm, e in out.items()},

@@ -31,7 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from configs import regression  # noqa: E402
-from icl import evaluate, metrics, train  # noqa: E402
+from icl import metrics, train  # noqa: E402
 from icl.errors import ConfigError  # noqa: E402
 
 # Each preset trains configs/regression.py's preset of the same name for
@@ -131,14 +131,14 @@ def run_sweep(configs: dict[int, ml_collections.ConfigDict], workdir: str,
     results = train.train_and_evaluate(ensemble_config(configs),
                                        os.path.join(workdir, "ensemble"))
     print(f"ensemble done in {time.time() - start:.0f}s", flush=True)
-    return {m: evaluate.summarize(r) for m, r in zip(configs, results)}
+    return {m: r["regression"].summary() for m, r in zip(configs, results)}
   rows = {}
   for m, config in configs.items():
     print(f"=== M = {label(m)} ===", flush=True)
     start = time.time()
     results = train.train_and_evaluate(config,
                                        os.path.join(workdir, f"M{m}"))
-    rows[m] = evaluate.summarize(results)
+    rows[m] = results["regression"].summary()
     print(f"M = {label(m)} done in {time.time() - start:.0f}s", flush=True)
   return rows
 

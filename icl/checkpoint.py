@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import jax
 import orbax.checkpoint as ocp
 
 
@@ -54,14 +53,6 @@ class Checkpointer:
 
   def close(self) -> None:
     self.manager.close()
-
-
-def abstract_like(tree: Any) -> Any:
-  """ShapeDtypeStruct targets (with shardings) matching ``tree``."""
-  return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
-                                     sharding=getattr(x, "sharding", None)),
-      tree)
 
 
 def load_params(workdir: str, step: int | None = None) -> tuple[int, Any]:

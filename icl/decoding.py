@@ -1,14 +1,13 @@
-"""Greedy decoding: with a KV cache, and a plain reference without one.
+"""Decoding with a KV cache (``complete``), and a plain reference without
+one (``greedy_uncached``, what the tests compare it with).
 
-Evaluation never needs these: exact match under teacher forcing equals
-greedy decoding's (``icl/evaluate_lengths.py`` explains why). Use them when
-the generated text itself matters, e.g. to print what a model answers.
-
-Both functions take a prompt [B, P] of equal-length prompts and return the
-``num_new`` tokens that follow it, [B, N]. Position ids for the prompt and
-the generated tokens come from ``positions_BT`` ([B, P + N - 1]; default
-0, 1, 2, ...), so models trained with randomized or task-specific positions
-decode with the ids they expect.
+Exact match under teacher forcing equals greedy decoding's
+(``icl/evaluators/lengths.py`` explains why), so the ``lengths`` evaluator
+needs no decoding. Decode where the generated text itself matters: the
+``decoded_lengths`` and ``arithmetic`` evaluators, or printing what a model
+answers. Position ids come from ``positions_BT`` (default 0, 1, 2, ...), so
+models trained with randomized or task-specific positions decode with the
+ids they expect.
 """
 
 from __future__ import annotations
@@ -28,37 +27,10 @@ def _positions(prompt_BP, num_new, positions_BT):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def greedy(model, params, prompt_BP: jax.Array, num_new: int,
-           positions_BT: jax.Array | None = None) -> jax.Array:
-  """Greedy continuation with a KV cache: one token per step after a
-  single pass over the prompt."""
-  b, p = prompt_BP.shape
-  positions_BT = _positions(prompt_BP, num_new, positions_BT)
-  apply = functools.partial(model.apply, decode=True, mutable=["cache"])
-  # A first call only sizes the cache, to the whole sequence.
-  _, sized = apply({"params": params}, jnp.zeros_like(positions_BT),
-                   positions_BT)
-  logits_BPV, state = apply({"params": params, **sized}, prompt_BP,
-                            positions_BT[:, :p])
-  first_B = jnp.argmax(logits_BPV[:, -1], axis=-1).astype(prompt_BP.dtype)
-
-  def step(carry, i):
-    cache, token_B = carry
-    position_B1 = jax.lax.dynamic_slice(positions_BT, (0, p + i), (b, 1))
-    logits_B1V, state = apply({"params": params, **cache}, token_B[:, None],
-                              position_B1)
-    next_B = jnp.argmax(logits_B1V[:, -1], axis=-1).astype(token_B.dtype)
-    return (state, next_B), token_B
-
-  (_, last_B), tokens_NB = jax.lax.scan(step, (state, first_B),
-                                        jnp.arange(num_new - 1))
-  return jnp.concatenate([tokens_NB.T, last_B[:, None]], axis=1)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 3))
 def greedy_uncached(model, params, prompt_BP: jax.Array, num_new: int,
                     positions_BT: jax.Array | None = None) -> jax.Array:
-  """The same continuation by a full forward pass per new token."""
+  """The ``num_new`` greedy tokens after equal-length prompts [B, P], by a
+  full forward pass per new token: [B, N]. ``positions_BT``: [B, P+N-1]."""
   b, p = prompt_BP.shape
   positions_BT = _positions(prompt_BP, num_new, positions_BT)
   tokens_BT = jnp.zeros(positions_BT.shape, prompt_BP.dtype)
@@ -81,16 +53,9 @@ def greedy_uncached(model, params, prompt_BP: jax.Array, num_new: int,
   return out_BN
 
 
-def answer_prompt(task, batch, n: int):
-  """(prompt [B, P+2], answer with EOS [B, A+1]) of a batch whose examples
-  all have problem length ``n``."""
-  p, a = task.prompt_length(n), task.answer_length(n)
-  return batch.inputs[:, :p + 2], batch.targets[:, p + 1:p + a + 2]
-
-
 @functools.partial(jax.jit, static_argnums=(0, 6))
 def complete(model, params, tokens_BT: jax.Array, prompt_length_B: jax.Array,
-             positions_BT: jax.Array, key: jax.Array,
+             positions_BT: jax.Array | None = None, key: jax.Array | None = None,
              temperature: float = 0.0) -> jax.Array:
   """Continues every row after its own prompt, to all T columns.
 
@@ -99,8 +64,12 @@ def complete(model, params, tokens_BT: jax.Array, prompt_length_B: jax.Array,
   advances one column per step for every row: a row still in its prompt is
   fed its prompt token, a row past it the token it generated. Greedy at
   ``temperature`` 0, else sampled from softmax(logits / temperature).
-  ``positions_BT`` are the ids of all T columns.
+  ``positions_BT`` are the ids of all T columns (default 0, 1, 2, ...);
+  ``key`` is needed only to sample.
   """
+  if positions_BT is None:
+    positions_BT = jnp.broadcast_to(
+        jnp.arange(tokens_BT.shape[1], dtype=jnp.int32), tokens_BT.shape)
   apply = functools.partial(model.apply, decode=True, mutable=["cache"])
   _, cache = apply({"params": params}, jnp.zeros_like(tokens_BT),
                    positions_BT)

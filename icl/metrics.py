@@ -93,3 +93,14 @@ def markdown_table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
            "|" + "|".join("---" for _ in header) + "|"]
   lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
   return "\n".join(lines)
+
+
+def to_json(x):
+  """Arrays and numpy scalars as lists and Python numbers (for JSON)."""
+  if x is None or isinstance(x, (str, bool)):
+    return x
+  if isinstance(x, dict):
+    return {k: to_json(v) for k, v in x.items()}
+  if hasattr(x, "__len__"):
+    return [to_json(v) for v in x]
+  return x if isinstance(x, int) else float(x)

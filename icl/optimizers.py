@@ -2,10 +2,52 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import optax
+
+from icl import fields
+from icl.errors import invalid
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("triangle", "warmup_cosine", "constant")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+  name: str = "adam"  # or "adamw", "sgd"
+  learning_rate: float = 1e-3
+  schedule: str = "warmup_cosine"  # or "triangle", "constant"
+  warmup_fraction: float = 0.1
+  weight_decay: float = 0.0  # 'adamw' only
+  b1: float = 0.9
+  b2: float = 0.999
+  grad_clip_norm: float = 1.0  # 0 disables clipping
+
+  @classmethod
+  def from_config(cls, optimizer_cfg) -> "OptimizerConfig":
+    return fields.build(cls, optimizer_cfg, "optimizer", "the optimizer")
+
+  def validate(self) -> None:
+    fields.one_of("optimizer.name", self.name, OPTIMIZERS)
+    fields.one_of("optimizer.schedule", self.schedule, SCHEDULES)
+    fields.positive_number("optimizer.learning_rate", self.learning_rate)
+    fields.unit_interval("optimizer.warmup_fraction", self.warmup_fraction,
+                         closed=True)
+    fields.non_negative_number("optimizer.weight_decay", self.weight_decay)
+    if self.weight_decay and self.name != "adamw":
+      raise invalid("optimizer.weight_decay", self.weight_decay,
+                    f"0 with optimizer.name={self.name!r} (weight decay "
+                    "needs 'adamw')")
+    fields.unit_interval("optimizer.b1", self.b1)
+    fields.unit_interval("optimizer.b2", self.b2)
+    fields.non_negative_number("optimizer.grad_clip_norm",
+                               self.grad_clip_norm)
+
+
+def section(**values):
+  """A ``config.optimizer`` section: every field's default, updated."""
+  return fields.section(OptimizerConfig, **values)
 
 
 def schedule(cfg, total_steps: int) -> optax.Schedule:

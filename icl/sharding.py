@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
+import ml_collections
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
@@ -37,6 +38,19 @@ def default_shape() -> dict[str, int]:
 def default_rules() -> dict[str, str]:
   return {"ensemble": "", "batch": "data,fsdp", "seq": "", "embed": "fsdp",
           "heads": "tensor", "kv": "", "mlp": "tensor", "vocab": "tensor"}
+
+
+def section():
+  """A ``config.mesh`` section: data parallel over every device (right for
+  one device too)."""
+  return ml_collections.ConfigDict(dict(shape=default_shape(),
+                                        rules=default_rules()))
+
+
+def validate(mesh_cfg, num_devices: int) -> None:
+  """Checks ``config.mesh`` against the devices it must fill."""
+  sizes = axis_sizes(dict(mesh_cfg.shape), num_devices)
+  parse_rules(dict(mesh_cfg.rules), tuple(sizes))
 
 
 def axis_sizes(shape: dict[str, int], num_devices: int) -> dict[str, int]:

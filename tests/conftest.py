@@ -71,12 +71,20 @@ def split_example(task, batch, row):
 def config_error(config, path: str, value) -> str:
   """The message validation raises once ``path`` ('section.field') of
   ``config`` is set to ``value``; fails the test if it raises none."""
-  from icl import configs
+  from icl import schema
   section, field = path.split(".")
   config[section][field] = value
   with pytest.raises(ValueError) as e:
-    configs.validate(config)
+    schema.validate(config)
   return str(e.value)
+
+
+def init_params(model, key, inputs, positions_BT):
+  """(params, logical axes) of a fresh model: plain arrays and matching
+  axis names."""
+  import flax.linen as nn
+  boxed = model.init({"params": key}, inputs, positions_BT)["params"]
+  return nn.meta.unbox(boxed), nn.get_partition_spec(boxed)
 
 
 @pytest.fixture

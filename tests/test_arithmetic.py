@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from configs import arithmetic as arithmetic_config
-from icl import configs, decoding, evaluate_arithmetic, models, tasks
-from icl.datasets import arithmetic as datasets
+from icl import decoding, models, schema, tasks
+from icl.evaluators import arithmetic as evaluate_arithmetic
+from icl.tasks.arithmetic import dataset as datasets
 from icl.tasks.arithmetic import formats, positions, problems
 from tests.conftest import ONE_DEVICE, config_error
 
@@ -195,7 +196,7 @@ def test_dataset_reads_back_without_tensorflow(dataset_dir):
 import importlib.util, sys
 assert importlib.util.find_spec("tensorflow") is None, "TF is installed"
 import tensorflow_datasets as tfds
-from icl.datasets.arithmetic import read_split
+from icl.tasks.arithmetic.dataset import read_split
 source = tfds.builder_from_directory({data.path!r}).as_data_source()
 splits = (read_split(source["train"]), read_split(source["test"]))
 assert "tensorflow" not in sys.modules
@@ -340,13 +341,12 @@ def test_trained_model_decodes_what_teacher_forcing_predicts(tmp_path,
   right = np.asarray(jnp.argmax(logits, -1)) == t.tokens[:, 1:]
   mask = t.answer_mask[:, 1:] > 0
   forced = np.all(right | ~mask, axis=1).mean()
-  assert result["exact_match"] == pytest.approx(forced)
-  print(result["exact_match"])
-  assert 0 < result["exact_match"] < 1
-  assert result["dataset"]["sha256"] == task.dataset.checksum
+  assert result["arithmetic"]["exact_match"] == pytest.approx(forced)
+  assert 0 < result["arithmetic"]["exact_match"] < 1
+  assert result["arithmetic"]["dataset"]["sha256"] == task.dataset.checksum
   saved = eval(open(tmp_path / "results.json").read().replace(
       "null", "None").replace("true", "True").replace("false", "False"))
-  assert saved["curves"]["dataset"]["version"] == datasets.VERSION
+  assert saved["evals"]["arithmetic"]["dataset"]["version"] == datasets.VERSION
 
 
 BAD = [
@@ -382,5 +382,5 @@ def test_test_split_cannot_exceed_what_is_left(dataset_dir):
   c = arith_config(data_dir=dataset_dir, digits_a=(1, 1), digits_b=(1, 1),
                    test_digits_a=(1, 1), test_digits_b=(1, 1),
                    num_train=60, train_size=60, test_size=50)
-  with pytest.raises(configs.ConfigError, match="at most 40"):
-    configs.validate(c)
+  with pytest.raises(schema.ConfigError, match="at most 40"):
+    schema.validate(c)

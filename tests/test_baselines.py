@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from icl import baselines
+from icl.tasks.regression import baselines
 
 
 def _data(seed, b=3, k=12, d=4, noise=0.5):

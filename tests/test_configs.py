@@ -6,7 +6,7 @@ import os
 import pytest
 
 from configs import regression
-from icl import configs, train
+from icl import schema, train
 from tests.conftest import config_error, tiny_config
 
 # (section, field, bad value, text the error must contain)
@@ -46,7 +46,7 @@ def test_bad_value_is_rejected_with_field_and_value(section, field, value,
   config = tiny_config()
   config[section][field] = value
   with pytest.raises(ValueError) as err:
-    configs.validate(config)
+    schema.validate(config)
   assert message in str(err.value)
   assert repr(value) in str(err.value) or str(value) in str(err.value)
 
@@ -55,7 +55,7 @@ def test_unknown_task_field_is_rejected():
   config = tiny_config()
   config.task.num_task = 8  # typo of num_tasks
   with pytest.raises(ValueError, match="task.num_task must be absent"):
-    configs.validate(config)
+    schema.validate(config)
 
 
 def test_missing_workdir_is_rejected():
@@ -67,10 +67,10 @@ def test_missing_workdir_is_rejected():
 def test_presets_validate_and_tie_max_len_to_the_context():
   for preset in regression.PRESETS:
     config = regression.get_config(preset)
-    configs.validate(config)
+    schema.validate(config)
     config.task.num_points = 40
     assert config.model.max_len == 80
-    configs.validate(config)
+    schema.validate(config)
   with pytest.raises(ValueError, match="preset must be one of"):
     regression.get_config("gpu")
 
@@ -134,9 +134,9 @@ def test_a_learned_table_must_cover_randomized_positions():
   with pytest.raises(ValueError, match="model.max_len must be at least 256 "
                      "for model.positional='learned', to hold a position id "
                      "for the model.randomized_positions=256"):
-    configs.validate(c)
+    schema.validate(c)
   c.model.max_len = 256
-  configs.validate(c)
+  schema.validate(c)
 
 
 def test_count_numbers_must_reach_the_longest_test_length():
@@ -144,4 +144,4 @@ def test_count_numbers_must_reach_the_longest_test_length():
   c = sequences.get_config("cpu,count")
   c.task.max_number = 30
   with pytest.raises(ValueError, match="task.max_number must be at least 39"):
-    configs.validate(c)
+    schema.validate(c)

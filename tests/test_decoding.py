@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from configs import sequences
-from icl import checkpoint, decoding, evaluate_lengths, models, tasks, train
+from icl import checkpoint, decoding, models, tasks, train
+from icl.evaluators import lengths as evaluate_lengths
 from tests.conftest import ONE_DEVICE
 
 
@@ -24,6 +25,7 @@ def trained(tmp_path_factory):
   c.train.update(steps=400, batch_size=32, log_every=100, eval_every=400,
                  checkpoint_every=400)
   c.eval.update(batch_size=32, max_length=10)
+  c.evals = ("lengths", "decoded_lengths")
   results = train.train_and_evaluate(c, workdir, verbose=False,
                                      devices=ONE_DEVICE)
   task = tasks.build(c.task)
@@ -34,10 +36,10 @@ def trained(tmp_path_factory):
 def test_token_run_writes_results_table_and_plot(trained):
   workdir, results, _, _, _ = trained
   saved = json.load(open(os.path.join(workdir, "results.json")))
-  assert saved["curves"]["lengths"] == list(range(1, 11))
-  np.testing.assert_allclose(saved["curves"]["exact_match"],
-                             results["exact_match"])
-  assert saved["summary"]["exact_match/seen"] > 0.5  # it did learn
+  assert saved["evals"]["lengths"]["lengths"] == list(range(1, 11))
+  np.testing.assert_allclose(saved["evals"]["lengths"]["exact_match"],
+                             results["lengths"]["exact_match"])
+  assert saved["summary"]["lengths/exact_match/seen"] > 0.5  # it did learn
   assert "| 10 |" in open(os.path.join(workdir, "results.md")).read()
   assert os.path.getsize(os.path.join(workdir, "accuracy_vs_length.png")) > 1000
 
@@ -47,11 +49,12 @@ def test_teacher_forced_exact_match_equals_greedy_decoding(trained):
   outcomes = []
   for n in (3, 6, 8, 10):  # inside and beyond the training lengths
     batch = task.sample(jax.random.key(n), 32, length=n)
-    prompt, answer = decoding.answer_prompt(task, batch, n)
-    cached = np.asarray(decoding.greedy(model, params, prompt,
-                                        answer.shape[1]))
-    plain = np.asarray(decoding.greedy_uncached(model, params, prompt,
-                                                answer.shape[1]))
+    p, a = task.prompt_length(n) + 2, task.answer_length(n) + 1
+    row = np.concatenate([batch.inputs, batch.targets[:, -1:]], axis=1)
+    prompt, answer = row[:, :p], row[:, p:p + a]  # answer: with its EOS
+    cached = np.asarray(decoding.complete(
+        model, params, row[:, :p + a], np.full((32,), p)))[:, p:]
+    plain = np.asarray(decoding.greedy_uncached(model, params, prompt, a))
     np.testing.assert_array_equal(cached, plain)
     logits = model.apply({"params": params}, batch.inputs, batch.positions)
     shortcut, _ = evaluate_lengths.answer_correct(logits, batch)
@@ -60,3 +63,20 @@ def test_teacher_forced_exact_match_equals_greedy_decoding(trained):
     outcomes.extend(greedy_right)
   # Both outcomes occur, so the comparison could have failed either way.
   assert 0 < np.mean(outcomes) < 1
+
+
+def test_decoded_and_teacher_forced_exact_match_agree_side_by_side(trained):
+  # The two evaluators score the same examples (one eval stream), so on a
+  # model that is right on some lengths and wrong on others they agree.
+  workdir, results, _, _, _ = trained
+  forced, decoded = results["lengths"], results["decoded_lengths"]
+  assert forced["lengths"] == decoded["lengths"]
+  np.testing.assert_allclose(decoded["exact_match"], forced["exact_match"])
+  assert 0 < np.mean(decoded["exact_match"]) < 1
+  assert np.all(np.asarray(decoded["token_accuracy"]) <= 1)
+  saved = json.load(open(os.path.join(workdir, "results.json")))
+  assert set(saved["evals"]) == {"lengths", "decoded_lengths"}
+  table = open(os.path.join(workdir, "results.md")).read()
+  assert "lengths:" in table and "decoded_lengths:" in table
+  assert os.path.exists(os.path.join(workdir,
+                                     "accuracy_vs_length_decoded.png"))

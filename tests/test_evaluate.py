@@ -2,10 +2,18 @@
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from icl import baselines, evaluate, rng
-from icl.tasks import RegressionTask, regression
+from icl import rng
+from icl.evaluators import regression as evaluate
+from icl.tasks.regression import baselines
+from icl.tasks import regression
+from icl.tasks.regression import RegressionTask
+
+
+def _eval(batch_size):
+  return ml_collections.ConfigDict({"batch_size": batch_size})
 
 
 class RidgeModel:
@@ -22,8 +30,8 @@ class RidgeModel:
 
 def test_a_ridge_model_has_zero_gap_to_ridge_and_its_error():
   task = RegressionTask(dim=4, num_points=8, num_tasks=8)
-  evaluator = evaluate.make_regression_evaluator(
-      RidgeModel(task.ridge_lambda), task, 64, rng.stream(0, "eval"))
+  evaluator = evaluate.RegressionEvaluator(
+      RidgeModel(task.ridge_lambda), task, _eval(64), rng.stream(0, "eval"))
   results = evaluator(params={})
   for dist in evaluate.DISTRIBUTIONS:
     np.testing.assert_allclose(results[dist]["delta"]["ridge"], 0.0, atol=1e-10)
@@ -52,10 +60,10 @@ def test_error_and_delta_definitions():
 
 def test_infinite_pool_has_no_dmmse():
   task = RegressionTask(dim=3, num_points=4, num_tasks=-1)
-  results = evaluate.make_regression_evaluator(
-      RidgeModel(task.ridge_lambda), task, 16, rng.stream(0, "eval"))({})
+  results = evaluate.RegressionEvaluator(
+      RidgeModel(task.ridge_lambda), task, _eval(16), rng.stream(0, "eval"))({})
   assert "dmmse" not in results["true"]["error"]
-  assert "n/a" in evaluate.results_table(results)
+  assert "n/a" in results.table()
 
 
 def test_dmmse_chunk_is_a_bounded_divisor():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import benchmark, task_diversity
+from icl import schema
 from icl.errors import ConfigError
 from tests.conftest import ONE_DEVICE, run_module, tiny_config
 
@@ -162,9 +163,8 @@ def test_sorting_hints_sweep_checks_every_arm_first(tmp_path):
     sh.arm_config("cpu", "successor+hot")
   # The paper preset's arms are valid too, though only an accelerator runs
   # them.
-  from icl import configs
   for arm in sh.ARMS + ("successor+temperature",):
-    task = configs.validate(sh.arm_config("paper", arm))
+    task = schema.validate(sh.arm_config("paper", arm)).task
     assert task.max_length == 20
 
 

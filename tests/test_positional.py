@@ -11,8 +11,10 @@ import pytest
 
 from configs import sequences
 from icl import decoding
-from icl.models import Transformer, TransformerConfig, init_params, positional
-from icl.models.positional import alibi, kerple, randomized, rope, t5, xpos
+from icl.models import Transformer, TransformerConfig, positional
+from tests.conftest import init_params
+from icl.data import transforms as randomized
+from icl.models.positional import alibi, kerple, rope, t5, xpos
 from icl.models.positional.fire import FirePositionalEncoding
 from icl.models.positional.base import softplus_inverse
 
@@ -134,12 +136,12 @@ def test_randomized_positions_are_sorted_unique_and_in_range():
 
 def test_randomized_positions_are_fixed_at_evaluation_by_default():
   c = sequences.get_config()
-  assert randomized.transforms(c.model) == (None, None)
+  assert randomized.from_config(c.model) == (None, None)
   c.model.randomized_positions = 128
-  train, evaluation = randomized.transforms(c.model)
+  train, evaluation = randomized.from_config(c.model)
   assert train.max_position == 128 and evaluation is None
   c.model.randomized_positions_at_eval = True
-  assert randomized.transforms(c.model)[1] == train
+  assert randomized.from_config(c.model)[1] == train
 
 
 def test_nope_has_no_positional_parameters_and_ignores_position_ids():
@@ -199,9 +201,10 @@ def test_cached_decoding_matches_the_full_pass(pe):
 @pytest.mark.parametrize("pe", ["rope", "t5", "fire"])  # rotate and bias
 def test_greedy_decoding_is_the_same_with_and_without_the_cache(pe):
   model, params, tokens, pos = _decoding_model(pe)
-  cached = decoding.greedy(model, params, tokens[:, :4], 7, pos)
-  plain = decoding.greedy_uncached(model, params, tokens[:, :4], 7, pos)
-  np.testing.assert_array_equal(cached, plain)
+  cached = decoding.complete(model, params, tokens, jnp.full((2,), 4), pos)
+  plain = decoding.greedy_uncached(model, params, tokens[:, :4], 6, pos)
+  np.testing.assert_array_equal(cached[:, :4], tokens[:, :4])
+  np.testing.assert_array_equal(cached[:, 4:], plain)
 
 
 def test_length_temperature_scales_logits_by_one_plus_beta_log_n():

@@ -1,13 +1,13 @@
 """The probing toolkit, checked on models whose answers we know."""
 
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from icl.models import Transformer, TransformerConfig, init_params, positional
+from icl.models import Transformer, TransformerConfig, positional
+from tests.conftest import init_params
 from icl.probing import heads, hooks, lens, patching, probes, render, scores
 
 V, T = 11, 8
@@ -351,22 +351,6 @@ def test_probe_recovers_a_planted_direction_and_not_its_control():
   assert sweep[0].test_r2 < 0.1 < 0.99 < sweep[1].test_r2
   with pytest.raises(ValueError, match="probe kind must be one of"):
     probes.probe(x, y, kind="forest")
-
-
-def test_regression_targets_are_the_context_estimators():
-  key1, key2 = jax.random.split(jax.random.key(0))
-  x = jax.random.normal(key1, (2, 6, 3))
-  w = jax.random.normal(key2, (2, 3))
-  y = jnp.einsum("bkd,bd->bk", x, w)
-  targets = probes.regression_targets(x, y, lam=1e-6)
-  # With 3 or more noiseless pairs seen, OLS is the true w.
-  np.testing.assert_allclose(targets["ols"][:, 2:],
-                             jnp.broadcast_to(w[:, None], (2, 4, 3)),
-                             atol=1e-3)
-  np.testing.assert_allclose(targets["ridge"][:, 2:], targets["ols"][:, 2:],
-                             atol=1e-3)
-  np.testing.assert_allclose(targets["xty"][:, 0], x[:, 0] * y[:, :1],
-                             rtol=1e-6)
 
 
 def test_attention_renders_as_png_and_self_contained_html(tmp_path):

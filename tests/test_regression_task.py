@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl.tasks import RegressionTask, regression
+from icl.tasks import regression
+from icl.tasks.regression import RegressionTask, probe_targets
 
 
 def test_tokens_follow_the_paper_layout():
@@ -81,3 +82,19 @@ def test_loss_counts_only_masked_positions():
   perfect = b.targets + (1 - b.loss_mask) * 100.0  # wrong only off the mask
   assert float(task.loss(perfect, b)) == 0.0
   assert float(task.loss(b.targets + b.loss_mask, b)) == 1.0
+
+
+def test_regression_targets_are_the_context_estimators():
+  key1, key2 = jax.random.split(jax.random.key(0))
+  x = jax.random.normal(key1, (2, 6, 3))
+  w = jax.random.normal(key2, (2, 3))
+  y = jnp.einsum("bkd,bd->bk", x, w)
+  targets = probe_targets.regression_targets(x, y, lam=1e-6)
+  # With 3 or more noiseless pairs seen, OLS is the true w.
+  np.testing.assert_allclose(targets["ols"][:, 2:],
+                             jnp.broadcast_to(w[:, None], (2, 4, 3)),
+                             atol=1e-3)
+  np.testing.assert_allclose(targets["ridge"][:, 2:], targets["ols"][:, 2:],
+                             atol=1e-3)
+  np.testing.assert_allclose(targets["xty"][:, 0], x[:, 0] * y[:, :1],
+                             rtol=1e-6)

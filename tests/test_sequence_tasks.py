@@ -5,8 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from icl import evaluate, evaluate_lengths, tasks
-from icl.models import Transformer, TransformerConfig, init_params
+from icl import evaluators, tasks
+from icl.evaluators import lengths as evaluate_lengths
+from icl.models import Transformer, TransformerConfig
+from tests.conftest import init_params
 from icl.tasks import sequence
 from tests.conftest import split_example
 
@@ -50,14 +52,14 @@ def test_examples_hold_the_right_answer_and_masks(name, kw):
 
 
 def test_count_fills_its_number_range():
-  task = tasks.CountTask(min_length=1, max_length=5, max_number=9)
+  task = sequence.CountTask(min_length=1, max_length=5, max_number=9)
   batch = task.sample(jax.random.key(1), 500)
   symbols = np.asarray(batch.inputs) - SYMBOLS
   assert symbols[(symbols >= 0)].max() == 9
 
 
 def test_sample_at_a_fixed_length_has_no_padding():
-  task = tasks.CopyTask(max_length=5)
+  task = sequence.CopyTask(max_length=5)
   batch = task.sample(jax.random.key(0), 4, length=12)
   assert batch.inputs.shape == (4, 26) and np.all(batch.extras["lengths"] == 12)
   assert not np.any(np.asarray(batch.inputs) == sequence.PAD)
@@ -70,7 +72,7 @@ def _model(task, pe="none"):
 
 
 def test_padding_never_changes_real_tokens_outputs():
-  task = tasks.ReverseTask(max_length=6)
+  task = sequence.ReverseTask(max_length=6)
   batch = task.sample(jax.random.key(0), 8)
   model = _model(task, "alibi")
   params, _ = init_params(model, jax.random.key(1), batch.inputs,
@@ -88,7 +90,7 @@ def test_padding_never_changes_real_tokens_outputs():
 
 
 def test_exact_match_and_token_accuracy_on_known_predictions():
-  task = tasks.CopyTask(max_length=4)
+  task = sequence.CopyTask(max_length=4)
   batch = task.sample(jax.random.key(0), 3, length=4)
   logits = jax.nn.one_hot(batch.targets, task.vocab_size) * 10
   # Example 1 gets one answer token wrong; example 2 a non-answer token.
@@ -101,23 +103,25 @@ def test_exact_match_and_token_accuracy_on_known_predictions():
 
 def test_length_evaluator_reports_every_length(tmp_path):
   import ml_collections
-  task = tasks.CopyTask(min_length=1, max_length=3)
+  task = sequence.CopyTask(min_length=1, max_length=3)
   model = _model(task)
   batch = task.sample(jax.random.key(0), 2)
   params, _ = init_params(model, jax.random.key(1), batch.inputs,
                           batch.positions)
   eval_cfg = ml_collections.ConfigDict(dict(batch_size=8, min_length=1,
                                             max_length=6))
-  results = evaluate.build(model, task, eval_cfg, jax.random.key(2))(params)
+  evaluator = evaluators.build(["lengths"], model, task, eval_cfg,
+                               jax.random.key(2))["lengths"]
+  results = evaluator(params)
   assert results["lengths"] == [1, 2, 3, 4, 5, 6]
   assert results["train_range"] == [1, 3]
   em, acc = np.asarray(results["exact_match"]), np.asarray(
       results["token_accuracy"])
   assert np.all((0 <= em) & (em <= acc + 1e-6)) and np.all(acc <= 1)
-  s = evaluate.summarize(results)
+  s = results.summary()
   np.testing.assert_allclose(s["exact_match/seen"], em[:3].mean())
   np.testing.assert_allclose(s["token_accuracy/beyond"], acc[3:].mean())
-  table = evaluate.results_table(results)
+  table = results.table()
   assert table.count("| yes |") == 3 and "| 6 |" in table
-  evaluate.save_plot(results, str(tmp_path))
+  results.plot(str(tmp_path / results.plot_file))
   assert (tmp_path / "accuracy_vs_length.png").stat().st_size > 1000

@@ -150,12 +150,12 @@ def test_ensemble_matches_separate_runs_member_by_member(tmp_path):
     assert set(got) == set(want)
     np.testing.assert_allclose([got[n] for n in sorted(want)],
                                [want[n] for n in sorted(want)], rtol=1e-3)
-    assert ("pretrain/error/dmmse" in got) == (ENSEMBLE["num_tasks"][k] != -1)
+    assert ("regression/pretrain/error/dmmse" in got) == (ENSEMBLE["num_tasks"][k] != -1)
     # Members really differ from one another.
     if k:
-      assert got["pretrain/error/model"] != json.load(open(os.path.join(
-          tmp_path / "ensemble" / "member_0", "results.json")))["summary"][
-              "pretrain/error/model"]
+      assert got["regression/pretrain/error/model"] != json.load(open(
+          os.path.join(tmp_path / "ensemble" / "member_0", "results.json"))
+      )["summary"]["regression/pretrain/error/model"]
     del expected
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from configs import sorting as sorting_config
-from icl import configs, tasks
-from icl.models import Transformer, TransformerConfig, init_params
+from icl import schema, tasks
+from icl.models import Transformer, TransformerConfig
+from tests.conftest import init_params
 from icl.models.hook_point import cache_names
-from icl.probing import successor
+from icl.tasks.sorting import successor
 from icl.tasks import sorting
 from tests.conftest import config_error, split_example
 
@@ -171,9 +172,9 @@ def test_count_hint_needs_values_for_every_count():
   c.task.update(repeats=True, num_values=10)  # repeats: 100 > 10 is fine
   with pytest.raises(ValueError, match="task.num_values must be at least "
                      "task.max_length=20 for the count_smaller task"):
-    configs.validate(c)
+    schema.validate(c)
   c.task.num_values = 20
-  configs.validate(c)
+  schema.validate(c)
 
 
 def _scores(beta, learn=False, beta_by_head=None):
@@ -248,7 +249,7 @@ def test_probe_runs_on_a_model_and_reports_every_head():
   cfg = sorting_config.get_config("cpu,successor")
   cfg.task.update(max_length=6, num_values=16)
   cfg.eval.max_length = 8
-  task = configs.validate(cfg)
+  task = schema.validate(cfg).task
   from icl import models
   cfg.model.update(num_layers=2, d_model=16, num_heads=2)
   model = models.build(cfg.model, task)

@@ -32,14 +32,14 @@ def test_training_learns_a_single_noiseless_task(tmp_path):
   trained = results["summary"]
   # An untrained model cannot know w: on Gaussian tasks its error / D is
   # about tau^2 = 1 or more (its own output variance adds to it).
-  assert untrained["true/error/model"] > 0.8
-  assert trained["pretrain/error/model"] < 0.05 * untrained[
-      "pretrain/error/model"]
+  assert untrained["regression/true/error/model"] > 0.8
+  assert trained["regression/pretrain/error/model"] < 0.05 * untrained[
+      "regression/pretrain/error/model"]
   # dMMSE with one pool task knows w: exact from the first position.
-  assert trained["pretrain/error/dmmse"] < 1e-6
+  assert trained["regression/pretrain/error/dmmse"] < 1e-6
   for key in ("true/error/ridge", "pretrain/delta/dmmse", "true/delta/ridge"):
-    assert np.isfinite(trained[key])
-  assert len(results["curves"]["true"]["error"]["model"]) == 8
+    assert np.isfinite(trained[f"regression/{key}"])
+  assert len(results["evals"]["regression"]["true"]["error"]["model"]) == 8
   config = json.load(open(tmp_path / "trained" / "config.json"))
   assert config["task"]["num_tasks"] == 1
 
@@ -113,7 +113,7 @@ def test_resume_refuses_a_different_config(tmp_path):
   train.train_and_evaluate(tiny_config(), str(tmp_path), verbose=False)
   log_path = str(tmp_path / "metrics.jsonl")
   before = metrics.read_jsonl(log_path)
-  assert [r["step"] for r in before if "eval/true/error/model" in r] == [10, 20]
+  assert [r["step"] for r in before if "eval/regression/true/error/model" in r] == [10, 20]
   # Every checkpoint carries the run's config.
   ckpt = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), 3)
   assert ckpt.restore_config(ckpt.latest_step()) == json.load(
@@ -128,7 +128,19 @@ def test_resume_refuses_a_different_config(tmp_path):
   # Extending the run is allowed and continues from the last checkpoint.
   results = train.train_and_evaluate(tiny_config(train={"steps": 30}),
                                      str(tmp_path), verbose=False)
-  assert "true" in results
+  assert "true" in results["regression"].data
   steps = [r["step"] for r in metrics.read_jsonl(
       str(tmp_path / "metrics.jsonl")) if "train/loss" in r]
   assert steps == [5, 10, 15, 20, 25, 30]
+
+
+def test_a_run_written_before_config_evals_existed_still_resumes(tmp_path):
+  from icl.train import rundir
+  config = tiny_config().to_dict()
+  old = {k: v for k, v in config.items() if k != "evals"}
+  with open(tmp_path / "config.json", "w") as f:
+    json.dump(old, f)
+  rundir.check_same_run(str(tmp_path), json.loads(json.dumps(config)))
+  changed = dict(config, evals=["regression"])
+  with pytest.raises(ValueError, match=r"evals: None -> \['regression'\]"):
+    rundir.check_same_run(str(tmp_path), changed)

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from icl.models import Transformer, TransformerConfig, init_params, positional
+from icl.models import Transformer, TransformerConfig, positional
+from tests.conftest import init_params
 from icl.models.hook_point import cache_names
 
 T = 10

@@ -188,9 +188,3 @@ def read_residual(model: Transformer, params, resid_BTD: jax.Array):
       {"params": params["ln_final"]}, resid_BTD)
   head = _head(cfg).bind({"params": params[HEAD_PARAMS[cfg.head]]})
   return _read_out(cfg, head, normalized_BTD)
-
-
-def init_params(model: Transformer, key: jax.Array, inputs, positions_BT):
-  """Returns (params, logical_axes): plain arrays and matching axis names."""
-  boxed = model.init({"params": key}, inputs, positions_BT)["params"]
-  return nn.meta.unbox(boxed), nn.get_partition_spec(boxed)

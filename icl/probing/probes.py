@@ -12,8 +12,8 @@ fixed-w control). The evidence is the gap between the two (Hewitt & Liang
   times the number of rows).
 - ``mlp``: one hidden GELU layer trained with Adam, full batch.
 
-``regression_targets`` gives the in-context regression targets: the OLS and
-ridge weight vectors of the context so far, and X^T y.
+Task-specific targets live with their task, e.g. the regression weights in
+``icl.tasks.regression.probe_targets``.
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from icl import baselines
 
 KINDS = ("linear", "mlp")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -148,13 +146,3 @@ def layer_sweep(acts_LND, y_NK, **probe_kwargs) -> list[ProbeResult]:
   ``hooks.stack_layers(cache, 'hook_resid_post')`` at chosen positions)."""
   return [probe(acts_LND[l], y_NK, **probe_kwargs)
           for l in range(acts_LND.shape[0])]
-
-
-def regression_targets(x_BKD: jax.Array, y_BK: jax.Array, lam: float,
-                       inclusive: bool = True) -> dict[str, jax.Array]:
-  """Per context prefix [B, K, D]: the OLS (min-norm) and ridge (penalty
-  ``lam``) weight vectors and X^T y, of pairs 1..k (``inclusive``, what a
-  model has seen at y_k's token) or 1..k-1 (at x_k's token)."""
-  return {"ols": baselines.least_squares_weights(x_BKD, y_BK, inclusive),
-          "ridge": baselines.ridge_weights(x_BKD, y_BK, lam, inclusive),
-          "xty": baselines.xty(x_BKD, y_BK, inclusive)}

@@ -1,36 +1,26 @@
-"""The Batch pytree and the Task interface.
+"""The Task interface: data, loss, its config schema and declared facts.
 
 A task turns ``(key, batch_size, length)`` into a ``Batch`` with a pure,
 jit-able ``sample``. Training calls it inside the compiled step with
 ``fold_in(data_key, step)``, so the batch at step t depends only on
 ``(seed, t)``: runs are reproducible and resumable with no input pipeline.
+
+A task is a frozen dataclass whose fields are its config section
+(``config.task``): their defaults are written there and nowhere else.
+Generic code never asks what type a task is. What it needs to know, a task
+declares: what the model reads and emits, which fields an ensemble may
+vary, its default evaluators, and the longest sequence and position id an
+evaluation config makes it produce.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any
 
-import flax.struct
 import jax
 
-
-@flax.struct.dataclass
-class Batch:
-  """One batch. Shapes: B batch, T sequence, F features.
-
-  inputs: float [B, T, F] (vector tasks) or int32 [B, T] (token tasks).
-  targets: [B, T] regression targets or token ids.
-  loss_mask: float [B, T], 1 where the loss counts.
-  positions: int32 [B, T] position ids fed to the positional encoding.
-  extras: per-task arrays, e.g. the regression task vectors ``w`` [B, D].
-  """
-
-  inputs: jax.Array
-  targets: jax.Array
-  loss_mask: jax.Array
-  positions: jax.Array
-  extras: dict[str, Any] = flax.struct.field(default_factory=dict)
+from icl import fields
+from icl.data.batch import Batch
 
 
 class Task(abc.ABC):
@@ -45,6 +35,37 @@ class Task(abc.ABC):
   # Fields an ensemble may vary per member; ``sample`` must accept traced
   # values for them.
   ensemble_fields: tuple[str, ...] = ()
+  # Evaluators (``icl/evaluators``) run when ``config.evals`` is empty.
+  default_evals: tuple[str, ...] = ()
+  # What the batch's position ids count: "tokens" (0, 1, 2, ...) or
+  # another scheme an encoding may require (``PositionalEncoding.reads``).
+  position_ids: str = "tokens"
+
+  # -- config ---------------------------------------------------------------
+
+  @classmethod
+  def from_config(cls, task_cfg) -> "Task":
+    """The task of a ``config.task`` section (``name`` plus fields)."""
+    return fields.build(cls, task_cfg, "task",
+                        f"{task_cfg.name!r}", skip=("name",))
+
+  @classmethod
+  def section(cls, name: str, **values):
+    """A ``config.task`` section: ``name`` and every field's default,
+    updated with ``values``."""
+    s = fields.section(cls, **values)
+    s.name = name
+    return s
+
+  def validate(self) -> None:
+    """Raises ConfigError for a field with a bad value."""
+
+  def validate_eval(self, eval_cfg) -> None:
+    """Raises ConfigError if the task cannot serve this evaluation (its
+    ``eval`` section has been validated by the evaluators)."""
+    del eval_cfg
+
+  # -- declared facts -------------------------------------------------------
 
   @property
   def input_dim(self) -> int:
@@ -53,6 +74,19 @@ class Task(abc.ABC):
   @property
   def vocab_size(self) -> int:
     return 0
+
+  def longest_sequence(self, eval_cfg) -> tuple[int, str]:
+    """Tokens in the longest sequence training or ``eval_cfg`` feeds the
+    model, and why (for error messages)."""
+    del eval_cfg
+    return self.sequence_length(), "training"
+
+  def position_need(self, eval_cfg) -> tuple[int, str]:
+    """Position ids the model must represent (largest id + 1), and why."""
+    n, why = self.longest_sequence(eval_cfg)
+    return n, f"sequence length {n} ({why})"
+
+  # -- data and loss --------------------------------------------------------
 
   @abc.abstractmethod
   def sequence_length(self, length: int | None = None) -> int:

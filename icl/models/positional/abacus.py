@@ -12,3 +12,6 @@ from icl.models.positional.learned import LearnedPositionalEncoding
 
 class AbacusPositionalEncoding(LearnedPositionalEncoding):
   """A learned table over digit ids; ``model.max_len`` rows."""
+
+  reads = "digit ids"
+  reads_from = "task.positions='abacus' or 'coupled'"

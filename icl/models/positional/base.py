@@ -29,6 +29,13 @@ class PositionalEncoding(nn.Module):
 
   config: Any  # TransformerConfig; typed loosely to avoid an import cycle.
 
+  # What the position ids must count: "tokens" for every encoding that
+  # works on any ids; a task declares what its ids count
+  # (``Task.position_ids``), and the two must agree.
+  reads = "tokens"
+  # Which config gives ids of that kind, for the error when they differ.
+  reads_from = ""
+
   def embed(self, x_BTD: jax.Array, positions_BT: jax.Array) -> jax.Array:
     del positions_BT
     return x_BTD

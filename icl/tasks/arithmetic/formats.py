@@ -31,7 +31,7 @@ import string
 import numpy as np
 
 from icl.tasks.arithmetic.problems import answer as compute_answer
-from icl.tasks.sequence import SPECIAL_TOKENS
+from icl.data.vocab import SPECIAL_TOKENS
 
 PARTS = ("plain", "reverse", "reverse_all", "zero_pad", "index_hints",
          "random_spaces", "scratchpad", "detailed_scratchpad")

@@ -1,6 +1,6 @@
 """``ArithmeticTask``: training on a finite set of arithmetic problems.
 
-The problems come from a TFDS dataset (``icl/datasets/arithmetic.py``) and
+The problems come from a TFDS dataset (``dataset.py`` beside this file) and
 are rendered once, on the host, in the configured format and position
 scheme. The rendered arrays live on device; each step samples from them
 with ``fold_in(data_key, step)``, so a run is still a pure function of its
@@ -22,31 +22,25 @@ random offset per example in [0, ``max_offset``]; evaluation never does.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl.datasets import arithmetic as datasets
+from icl import fields
+from icl.data import transforms
+from icl.data.batch import Batch
+from icl.data.vocab import EOS, PAD
+from icl.errors import ConfigError, invalid
+from icl.tasks.arithmetic import dataset as datasets
 from icl.tasks.arithmetic import formats, positions, problems
-from icl.tasks.base import Batch, Task
-from icl.tasks.sequence import BOS, EOS, PAD, masked_cross_entropy
+from icl.tasks.arithmetic import tables as rendering
+from icl.tasks.base import Task
+from icl.tasks.sequence.layout import masked_cross_entropy
 
 PACKINGS = ("example", "stream")
 LOSSES = ("answer", "all")
 DELIMITERS = ("equal", "paper")
-
-
-@dataclasses.dataclass(frozen=True)
-class Table:
-  """Rendered examples as padded numpy rows (host side)."""
-
-  tokens: np.ndarray  # int32 [N, L]: BOS prompt answer EOS PAD...
-  answer_mask: np.ndarray  # float32 [N, L]: answer tokens and their EOS
-  position_ids: np.ndarray  # int32 [N, L]: scheme ids (0 where none)
-  prompt_length: np.ndarray  # int32 [N]: BOS + prompt tokens
-  length: np.ndarray  # int32 [N]: real tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +56,7 @@ class ArithmeticTask(Task):
   num_hints: int = 0  # hint tokens in the vocabulary (0: as many as needed)
   packing: str = "example"
   loss_on: str = "answer"
-  window: int = 64  # tokens per row with packing='stream'
+  window: int = 256  # tokens per row with packing='stream'
   num_train: int = 1000  # the first N problems of the training split
   train_size: int = 1000  # problems in the dataset's training split
   test_digits_a: tuple = (1, 3)
@@ -75,6 +69,93 @@ class ArithmeticTask(Task):
   input_kind = "tokens"
   head = "logits"
   ensemble_fields = ("num_train",)
+  default_evals = ("arithmetic",)
+
+  @property
+  def position_ids(self) -> str:
+    """Digit ids under the abacus and coupled schemes (what the Abacus
+    encoding reads), token positions otherwise."""
+    return "tokens" if self.positions == "default" else "digit ids"
+
+  def validate(self) -> None:
+    """Every field, then the dataset's size against the problems that
+    exist; builds the dataset (once) if it is not on disk."""
+    fields.one_of("task.op", self.op, problems.OPS)
+    for name in ("digits_a", "digits_b", "test_digits_a", "test_digits_b"):
+      v = getattr(self, name)
+      if (not isinstance(v, (tuple, list)) or len(v) != 2
+          or not all(fields.is_int(x) for x in v) or not 1 <= v[0] <= v[1]):
+        raise invalid(f"task.{name}", v, "a (min, max) pair of ints with "
+                      "1 <= min <= max: the inclusive range of operand "
+                      "digits")
+    for name in ("sampling", "test_sampling"):
+      fields.one_of(f"task.{name}", getattr(self, name), problems.SAMPLINGS)
+      if getattr(self, name) == "carries" and self.op == "*":
+        raise invalid(f"task.{name}", getattr(self, name), "'uniform' or "
+                      "'lengths' for task.op='*' (carry balancing is "
+                      "defined for + and -)")
+    try:
+      parts = formats.parse_parts(self.format)
+    except ValueError as e:
+      raise invalid("task.format", self.format,
+                    f"a renderable format: {e}") from None
+    if parts & set(formats.SCRATCHPADS) and self.op != "+":
+      raise invalid("task.format", self.format, f"not a scratchpad for "
+                    f"task.op={self.op!r} (Lee et al.'s scratchpads are for "
+                    "addition)")
+    fields.one_of("task.delimiters", self.delimiters, DELIMITERS)
+    fields.one_of("task.positions", self.positions, positions.SCHEMES)
+    fields.one_of("task.packing", self.packing, PACKINGS)
+    fields.one_of("task.loss_on", self.loss_on, LOSSES)
+    clash = parts & ({"scratchpad", "detailed_scratchpad", "random_spaces"}
+                     | ({"index_hints"} if self.positions == "abacus"
+                        else set()))
+    if self.positions != "default" and clash:
+      raise invalid("task.positions", self.positions,
+                    f"'default' with task.format={self.format!r}: digit ids "
+                    f"need digits written as contiguous numbers, which "
+                    f"{sorted(clash)} breaks")
+    for name in ("max_offset", "num_hints"):
+      fields.int_at_least(f"task.{name}", getattr(self, name), 0,
+                          "an int >= 0")
+    for name in ("window", "num_train", "train_size", "test_size"):
+      fields.positive_int(f"task.{name}", getattr(self, name))
+    if self.num_train > self.train_size:
+      raise invalid("task.num_train", self.num_train, f"at most "
+                    f"task.train_size={self.train_size}, the problems in the "
+                    "dataset's training split")
+    if not fields.is_int(self.data_seed):
+      raise invalid("task.data_seed", self.data_seed, "an int")
+    if not isinstance(self.data_dir, str):
+      raise invalid("task.data_dir", self.data_dir, "a directory path ('' "
+                    "for $ICL_DATA_DIR or ~/.cache/icl/datasets)")
+    spec = self.dataset_spec
+    exist = problems.num_distinct(spec.train)
+    if self.train_size > exist:
+      raise invalid("task.train_size", self.train_size, f"at most {exist}, "
+                    f"the distinct problems with digits_a="
+                    f"{tuple(self.digits_a)} and digits_b="
+                    f"{tuple(self.digits_b)}")
+    if spec.test == spec.train and self.train_size + self.test_size > exist:
+      raise invalid("task.test_size", self.test_size,
+                    f"at most {exist - self.train_size}: the test split is "
+                    f"disjoint from the {self.train_size} training problems, "
+                    f"and {exist} exist")
+    need = self.widest[2] + self.max_offset
+    if self.num_hints and self.num_hints < need:
+      raise invalid("task.num_hints", self.num_hints, f"0 (automatic) or at "
+                    f"least {need}: the widest answer's digits plus "
+                    "task.max_offset")
+    try:
+      self.dataset  # builds it on first use
+    except ValueError as e:
+      raise ConfigError(f"task: the dataset cannot be drawn: {e}") from None
+
+  def position_need(self, eval_cfg) -> tuple[int, str]:
+    del eval_cfg
+    needed = self.max_position_id() + 1
+    return needed, (f"largest position id {needed - 1} (task.positions="
+                    f"{self.positions!r}, task.max_offset={self.max_offset})")
 
   # -- the problems and their rendering (host side, cached) ---------------
 
@@ -122,40 +203,16 @@ class ArithmeticTask(Task):
     return len(self.vocab)
 
   @property
-  def tables(self) -> dict[str, Table]:
+  def tables(self) -> dict[str, rendering.Table]:
     """{'train', 'test'}: the rendered splits (rendered once per dataset and
     format, whatever ``num_train``, which an ensemble traces)."""
-    return _rendered_splits(dataclasses.replace(self, num_train=0))
+    return rendering.rendered_splits(dataclasses.replace(self, num_train=0))
 
   @property
   def _stream(self) -> dict[str, np.ndarray]:
     """The training split as one stream (without BOS), and where each
     example starts: offsets [train_size + 1]."""
-    return _training_stream(dataclasses.replace(self, num_train=0))
-
-  def _table(self, pairs, split: str) -> Table:
-    ids = {t: i for i, t in enumerate(self.vocab)}
-    fmt = self.text_format
-    rows, masks, pos, prompts = [], [], [], []
-    for i, (a, b) in enumerate(pairs):
-      # Random spaces are fixed per example: seeded by split and index.
-      rng = np.random.default_rng([self.data_seed, split == "test", i])
-      example = formats.render(a, b, self.op, fmt, rng)
-      tokens = [BOS] + [ids[t] for t in example.tokens] + [EOS]
-      rows.append(tokens)
-      prompts.append(1 + example.answer_start)
-      masks.append([0.0] * prompts[-1] + [1.0] * (len(tokens) - prompts[-1]))
-      scheme = positions.ids(self.positions, example)
-      pos.append([0] + scheme + [0] if scheme is not None
-                 else list(range(len(tokens))))
-    width = max(map(len, rows))
-    pad = lambda xs, v, dtype: np.array(
-        [x + [v] * (width - len(x)) for x in xs], dtype)
-    return Table(tokens=pad(rows, PAD, np.int32),
-                 answer_mask=pad(masks, 0.0, np.float32),
-                 position_ids=pad(pos, 0, np.int32),
-                 prompt_length=np.array(prompts, np.int32),
-                 length=np.array(list(map(len, rows)), np.int32))
+    return rendering.training_stream(dataclasses.replace(self, num_train=0))
 
   # -- the Task interface ---------------------------------------------------
 
@@ -222,8 +279,7 @@ class ArithmeticTask(Task):
     b = batch.inputs.shape[0]
     offset_B1 = jax.random.randint(key, (b, 1), 0, self.max_offset + 1)
     if self.positions != "default":
-      batch = batch.replace(positions=jnp.where(
-          batch.positions > 0, batch.positions + offset_B1, 0))
+      batch = transforms.offset_positions(batch, offset_B1)
     if self.hints:
       first = len(self.vocab) - self.hints
       top = len(self.vocab) - 1
@@ -242,22 +298,3 @@ class ArithmeticTask(Task):
     return "".join(vocab[int(t)] if int(t) > EOS else
                    ("" if int(t) == PAD else f"[{vocab[int(t)]}]")
                    for t in tokens)
-
-
-# Keyed by the task with num_train=0: one rendering serves every N.
-@functools.lru_cache(maxsize=8)
-def _rendered_splits(task: ArithmeticTask) -> dict[str, Table]:
-  data = task.dataset
-  return {"train": task._table(data.train, "train"),
-          "test": task._table(data.test, "test")}
-
-
-@functools.lru_cache(maxsize=8)
-def _training_stream(task: ArithmeticTask) -> dict[str, np.ndarray]:
-  t = task.tables["train"]
-  keep = [np.arange(1, n) for n in t.length]  # drop BOS, keep EOS
-  take = lambda arr: np.concatenate([arr[i, k] for i, k in enumerate(keep)])
-  sizes = np.array([len(k) for k in keep])
-  return {"tokens": take(t.tokens), "answer_mask": take(t.answer_mask),
-          "position_ids": take(t.position_ids),
-          "offsets": np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)}

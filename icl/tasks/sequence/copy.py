@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from icl.tasks.sequence import AlphabetTask
+from icl.tasks.sequence.layout import AlphabetTask
 
 
 @dataclasses.dataclass(frozen=True)

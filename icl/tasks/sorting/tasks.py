@@ -2,7 +2,7 @@
 
 All of them read a sequence x of n integers from [0, num_values), drawn
 uniformly with repeats or, with ``repeats=False``, as n distinct values. They
-share one vocabulary, so they can be mixed (``icl/tasks/mixture.py``):
+share one vocabulary, so they can be mixed (``icl/tasks/sequence/mixture.py``):
 
     values 0 .. V-1, then NONE (V), FILL (V+1) and QUERY (V+2).
 
@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from icl.errors import invalid
-from icl.tasks.sequence import SequenceTask
+from icl.tasks.sequence.layout import SequenceTask
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,10 +23,17 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
-from icl.tasks.base import Batch
-from icl.tasks.sequence import PAD, SequenceTask
+from icl import fields
+from icl.data.batch import Batch
+from icl.data.vocab import PAD
+from icl.errors import invalid
+from icl.tasks.sequence.layout import SequenceTask
+
+# Fields of ``task`` that configure the mixture itself, not its components.
+MIXTURE_FIELDS = ("name", "components", "weights")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +65,81 @@ class MixtureTask(SequenceTask):
   components: tuple[SequenceTask, ...] = ()
   names: tuple[str, ...] = ()
   weights: tuple[float, ...] = ()
+
+  mixable = False
+
+  @classmethod
+  def from_config(cls, task_cfg) -> "MixtureTask":
+    """Every field of the section other than ``MIXTURE_FIELDS`` goes to
+    each component that has it (``num_values`` to all the sorting tasks,
+    for example)."""
+    from icl import tasks  # the registry, which lists this module
+    names = task_cfg.get("components")
+    token_tasks = sorted(n for n, c in tasks.REGISTRY.items()
+                         if getattr(c, "mixable", False))
+    if not isinstance(names, (tuple, list)) or not names:
+      raise invalid("task.components", names,
+                    f"a non-empty tuple of token task names from "
+                    f"{token_tasks}")
+    for k, name in enumerate(names):
+      if name not in token_tasks:
+        raise invalid(f"task.components[{k}]", name, f"one of {token_tasks}")
+    known = set(MIXTURE_FIELDS).union(
+        *(fields.names(tasks.REGISTRY[n]) for n in names))
+    fields.check_known("task", task_cfg, known,
+                       f"no component of the mixture {tuple(names)} has "
+                       "such a field")
+    weights = task_cfg.get("weights")
+    if not isinstance(weights, (tuple, list)) or len(weights) != len(names):
+      raise invalid("task.weights", weights, f"a tuple of {len(names)} "
+                    "numbers, one per task.components entry")
+    for k, w in enumerate(weights):
+      if not fields.is_number(w) or w < 0:
+        raise invalid(f"task.weights[{k}]", w,
+                      f"a finite number >= 0 (the weight of {names[k]!r})")
+    if weights[0] <= 0:
+      raise invalid("task.weights[0]", weights[0], f"> 0: the first "
+                    f"component ({names[0]!r}) is the task evaluated")
+
+    def component(name):
+      accepted = fields.names(tasks.REGISTRY[name])
+      return tasks.REGISTRY[name](**{
+          k: fields.plain(v) for k, v in task_cfg.items()
+          if k in accepted and k not in MIXTURE_FIELDS})
+
+    return cls(min_length=task_cfg.min_length,
+               max_length=task_cfg.max_length,
+               components=tuple(component(n) for n in names),
+               names=tuple(names), weights=tuple(float(w) for w in weights))
+
+  @classmethod
+  def section(cls, name: str = "mixture", *, components=("sort",),
+              weights=None, **values):
+    """A ``config.task`` section: the mixture's fields, then every field
+    of every component at its default, updated with ``values``."""
+    from icl import tasks
+    s = {"name": name, "components": tuple(components),
+         "weights": tuple(weights or (1.0,) * len(components))}
+    for n in components:
+      s.update(fields.defaults(tasks.REGISTRY[n]))
+    s.update(values)
+    return ml_collections.ConfigDict(s)
+
+  def validate(self) -> None:
+    super().validate()
+    for component in self.components:
+      component.validate()
+
+  def validate_eval(self, eval_cfg) -> None:
+    # Only the primary task is evaluated beyond the training lengths.
+    longest = max(self.max_length, eval_cfg.max_length)
+    for k, component in enumerate(self.components):
+      component.check_config(longest if k == 0 else self.max_length)
+    sizes = {n: c.num_symbols for n, c in zip(self.names, self.components)}
+    if len(set(sizes.values())) > 1:
+      raise invalid("task.components", self.names,
+                    f"tasks with one shared vocabulary (symbols per task: "
+                    f"{sizes})")
 
   @property
   def shared_symbols(self) -> int:

@@ -1,4 +1,9 @@
-"""Randomized positions (Ruoss et al. 2023): a transform of the batch.
+"""Batch transforms: randomized positions (Ruoss et al. 2023) and
+position offsets (McLeish et al. 2024).
+
+A transform is ``transform(key, batch) -> batch``, hashable so that jit can
+close over it; training and evaluation build theirs from the config
+(``from_config``) and apply them after the task samples.
 
 At training time each example's position ids become a sorted random subset
 of [0, max_position), one distinct id per real token, so a model trained on
@@ -36,6 +41,14 @@ def sorted_subset(key: jax.Array, num_tokens_B: jax.Array, seq_len: int,
       jnp.int32)
 
 
+def offset_positions(batch, offset_B1: jax.Array):
+  """``batch`` with every non-zero position id shifted by its example's
+  offset; id 0 (tokens outside any number, for digit ids) stays 0. Training
+  on random offsets trains ids beyond the training lengths."""
+  return batch.replace(positions=jnp.where(
+      batch.positions > 0, batch.positions + offset_B1, 0))
+
+
 def randomize(key: jax.Array, batch, max_position: int):
   """``batch`` with randomized position ids."""
   b, t = batch.positions.shape
@@ -55,16 +68,17 @@ class RandomizedPositions:
     return randomize(key, batch, self.max_position)
 
 
-def transforms(model_cfg) -> tuple[RandomizedPositions | None,
-                                   RandomizedPositions | None]:
-  """(training, evaluation) position transforms of a ``config.model``.
+def from_config(model_cfg) -> tuple[RandomizedPositions | None,
+                                    RandomizedPositions | None]:
+  """(training, evaluation) position transforms of a ``config.model``
+  section or its ``ModelConfig``.
 
   Evaluation keeps the plain ids 0..T-1 unless
   ``model.randomized_positions_at_eval`` asks for random ones too.
   """
-  size = model_cfg.get("randomized_positions", 0)
+  size = model_cfg.randomized_positions
   if not size:
     return None, None
   transform = RandomizedPositions(size)
-  at_eval = model_cfg.get("randomized_positions_at_eval", False)
+  at_eval = model_cfg.randomized_positions_at_eval
   return transform, transform if at_eval else None

@@ -1,4 +1,5 @@
-"""Arithmetic evaluation: exact match of decoded answers on the test split.
+"""The arithmetic evaluator (``arithmetic``): exact match of decoded
+answers on the test split.
 
 Every test problem is decoded from its prompt (greedy at
 ``eval.temperature`` 0, else sampled), and its answer is parsed from the
@@ -17,28 +18,34 @@ the grid of the test ranges, each cell marked as seen in training or not.
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import decoding
+from icl import decoding, fields
+from icl.data.vocab import EOS
+from icl.evaluators.base import DataResult, Evaluator, save_figure
 from icl.metrics import markdown_table
 from icl.tasks.arithmetic import formats, problems
-from icl.tasks.sequence import EOS
 
 NUM_EXAMPLES = 8  # decoded examples kept in the results, for reading
 
 
-class ArithmeticEvaluator:
-  """``evaluate(params) -> results`` (see ``summarize`` for the scalars)."""
+class ArithmeticEvaluator(Evaluator):
+  """``evaluate(params) -> ArithmeticResult``."""
+
+  fields = {"batch_size": 256, "temperature": 0.0}
+  needs = ("tables", "dataset")
+
+  @classmethod
+  def validate(cls, eval_cfg, task) -> None:
+    super().validate(eval_cfg, task)
+    fields.non_negative_number("eval.temperature", eval_cfg.temperature)
 
   def __init__(self, model, task, eval_cfg, key: jax.Array, positions=None):
-    del positions  # evaluation uses the plain or scheme ids of the table
-    self.model, self.task, self.key = model, task, key
-    self.batch_size = eval_cfg.batch_size
-    self.temperature = float(eval_cfg.get("temperature", 0.0))
+    # Evaluation uses the plain or scheme ids of the table.
+    super().__init__(model, task, eval_cfg, key, None)
+    self.temperature = float(eval_cfg.temperature)
     table = task.tables["test"]
     tokens = table.tokens.copy()
     if task.packing == "stream":
@@ -60,7 +67,7 @@ class ArithmeticEvaluator:
       chunks.append(np.asarray(jax.device_get(out))[:min(b, n - start)])
     return np.concatenate(chunks)
 
-  def __call__(self, params) -> dict:
+  def __call__(self, params) -> "ArithmeticResult":
     rows = self.decode(params)
     vocab, fmt, op = self.task.vocab, self.task.text_format, self.task.op
     right = []
@@ -71,8 +78,8 @@ class ArithmeticEvaluator:
       right.append(got == problems.answer(a, b, op))
       if len(texts) < NUM_EXAMPLES:
         texts.append(self.task.decode_tokens(row))
-    return breakdown(np.array(right), self.problems, op, self.task,
-                     texts)
+    return ArithmeticResult(breakdown(np.array(right), self.problems, op,
+                                      self.task, texts))
 
 
 def breakdown(right_N: np.ndarray, pairs, op: str, task, texts=()) -> dict:
@@ -94,7 +101,6 @@ def breakdown(right_N: np.ndarray, pairs, op: str, task, texts=()) -> dict:
         grid[i, j] = right_N[chosen].mean()
   seen = (len_a <= task.digits_a[1]) & (len_b <= task.digits_b[1])
   return {
-      "kind": "arithmetic",
       "exact_match": float(right_N.mean()),
       "exact_match_seen": float(right_N[seen].mean()) if seen.any() else None,
       "exact_match_beyond": (float(right_N[~seen].mean()) if (~seen).any()
@@ -162,5 +168,18 @@ def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
   fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="exact match")
   if title:
     fig.suptitle(title)
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  fig.savefig(path, dpi=120, bbox_inches="tight")
+  save_figure(fig, path, bbox_inches="tight")
+
+
+class ArithmeticResult(DataResult):
+  """``data``: the ``breakdown`` dict."""
+
+  views = (summarize, table, plot)  # in a tuple: never bound as methods
+
+  plot_file = "accuracy_grid.png"
+
+  def __init__(self, data: dict):
+    super().__init__(data)
+    g = data["grid"]
+    if len(g["len_a"]) * len(g["len_b"]) == 1:
+      self.plot_file = None  # one cell: nothing to draw

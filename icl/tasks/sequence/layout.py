@@ -15,7 +15,8 @@ and the causal mask keeps any query from seeing a later key, so real tokens
 never see padding and the loss mask drops what padding positions predict.
 
 A new task is a subclass that says how long its prompt and answer are and
-how to draw one example (see ``copy.py``, a dozen lines; tasks over a free
+how to draw one example (see ``copy.py``, a dozen lines, plus one line
+in this package's ``TASKS``; tasks over a free
 alphabet start from ``AlphabetTask``). Symbols are
 numbered 0..num_symbols-1 in ``example``; the vocabulary puts the special
 tokens first.
@@ -30,11 +31,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from icl.data.batch import Batch
+from icl.data.vocab import BOS, EOS, PAD, SEP, SPECIAL_TOKENS
+from icl import fields
 from icl.errors import invalid
-from icl.tasks.base import Batch, Task
+from icl.tasks.base import Task
 
-PAD, BOS, SEP, EOS = 0, 1, 2, 3
-SPECIAL_TOKENS = ("PAD", "BOS", "SEP", "EOS")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +46,24 @@ class SequenceTask(Task):
 
   input_kind = "tokens"
   head = "logits"
+  default_evals = ("lengths",)
+  mixable = True  # a component of ``MixtureTask`` (same num_symbols)
+
+  def validate(self) -> None:
+    fields.positive_int("task.min_length", self.min_length)
+    fields.positive_int("task.max_length", self.max_length)
+    if self.max_length < self.min_length:
+      raise invalid("task.max_length", self.max_length,
+                    f"at least task.min_length={self.min_length}")
+
+  def validate_eval(self, eval_cfg) -> None:
+    self.check_config(max(self.max_length, eval_cfg.max_length))
+
+  def longest_sequence(self, eval_cfg) -> tuple[int, str]:
+    if eval_cfg.max_length > self.max_length:
+      return (self.sequence_length(eval_cfg.max_length),
+              f"eval.max_length={eval_cfg.max_length}")
+    return self.sequence_length(), "training"
 
   @property
   @abc.abstractmethod
@@ -131,6 +151,7 @@ class SequenceTask(Task):
   def check_config(self, longest: int) -> None:
     """Raises ConfigError for task fields that cannot serve sequences of
     up to ``longest`` problem length (training or evaluation)."""
+    del longest
 
   def symbol_name(self, symbol: int) -> str:
     return str(symbol)
@@ -160,8 +181,7 @@ class AlphabetTask(SequenceTask):
     return n
 
   def check_config(self, longest: int) -> None:
-    if not _is_positive_int(self.alphabet):
-      raise invalid("task.alphabet", self.alphabet, "a positive int")
+    fields.positive_int("task.alphabet", self.alphabet)
 
   def random_prompt(self, key: jax.Array, max_n: int) -> jax.Array:
     return jax.random.randint(key, (max_n,), 0, self.alphabet)
@@ -175,6 +195,3 @@ def masked_cross_entropy(logits_BTV: jax.Array, batch: Batch) -> jax.Array:
   return jnp.sum(nll_BT * batch.loss_mask) / jnp.maximum(
       jnp.sum(batch.loss_mask), 1.0)
 
-
-def _is_positive_int(v) -> bool:
-  return isinstance(v, int) and not isinstance(v, bool) and v > 0

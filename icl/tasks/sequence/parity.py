@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from icl.errors import invalid
-from icl.tasks.sequence import SequenceTask
+from icl.tasks.sequence.layout import SequenceTask
 
 
 @dataclasses.dataclass(frozen=True)

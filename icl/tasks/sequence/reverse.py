@@ -4,7 +4,7 @@ import dataclasses
 
 import jax.numpy as jnp
 
-from icl.tasks.sequence import AlphabetTask
+from icl.tasks.sequence.layout import AlphabetTask
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,7 @@ import numpy as np
 
 from icl.metrics import markdown_table
 from icl.probing.hooks import run_with_cache, stack_layers
-from icl.tasks.sequence import SequenceTask
+from icl.tasks.sequence.layout import SequenceTask
 
 
 def attention_patterns(model, params, batch) -> jax.Array:

@@ -1,4 +1,4 @@
-"""The training program of a config: state, step, and their shardings.
+"""The training program of a run: state, step, and their shardings.
 
 ``train_step(state, member) -> (state, metrics)`` is pure. It draws its batch
 from ``fold_in(data_key, state.step)`` on device, so a run is determined by
@@ -24,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from icl import ensemble, models, optimizers, rng, sharding
+from icl import optimizers, rng, sharding
 from icl.errors import ConfigError
-from icl.models.positional import randomized
+from icl import members as members_lib
 
 
 @flax.struct.dataclass
@@ -83,22 +83,27 @@ def make_train_step(model, task, optimizer, batch_size: int, positions=None):
 
 
 class Program:
-  """Everything compiled for one run of ``config`` on ``layout``.
+  """Everything compiled for one validated ``run`` on ``layout``.
 
-  Attributes: ``model``, ``optimizer``, ``size`` (K, or 0 for one model),
-  ``abstract_state`` (ShapeDtypeStructs with shardings: the restore target),
-  ``init()``, ``step(state)``, ``member_params(params, k)``.
+  Attributes: ``model``, ``optimizer``, ``stacked`` (the members train as
+  one vmapped ensemble with a leading model axis), ``size`` (K stacked
+  members, else 0), ``abstract_state`` (ShapeDtypeStructs with shardings:
+  the restore target), ``init()``, ``step(state)``,
+  ``member_params(params, k)``.
   """
 
-  def __init__(self, config, task, layout: sharding.Layout):
+  def __init__(self, run, layout: sharding.Layout):
     self.layout = layout
-    self.size = ensemble.size(config)
-    self.model = model = models.build(config.model, task)
-    self.optimizer = optimizer = optimizers.build(config.optimizer,
-                                                  config.train.steps)
-    batch_size = config.train.batch_size
+    self.stacked = run.stacked
+    self.size = len(run.members) if run.stacked else 0
+    task, seed = run.task, run.seed
+    self.model = model = run.model.build(task)
+    self.optimizer = optimizer = optimizers.build(run.optimizer,
+                                                  run.train.steps)
+    batch_size = run.train.batch_size
     sharding.check_batch(layout, "train.batch_size", batch_size)
-    sharding.check_batch(layout, "eval.batch_size", config.eval.batch_size)
+    sharding.check_batch(layout, "eval.batch_size",
+                         run.config.eval.batch_size)
     ways = layout.shards(layout.ensemble_axes or None)
     if self.size % ways:
       raise ConfigError(
@@ -109,17 +114,15 @@ class Program:
     # out_shardings place the state, so constraints inside it add nothing.
     with jax.set_mesh(layout.mesh):
       boxed = jax.eval_shape(
-          lambda: init_state(model, task, optimizer, config.seed, boxed=True))
+          lambda: init_state(model, task, optimizer, seed, boxed=True))
     logical = nn.get_partition_spec(boxed)
     member_shardings = layout.tree_shardings(logical)
     self.param_shardings = member_shardings.params
-    self.train_positions, self.eval_positions = randomized.transforms(
-        config.model)
     train_step = make_train_step(model, task, optimizer, batch_size,
-                                 self.train_positions)
+                                 run.train_positions)
+    members = members_lib.variables(run.members, run.stacked)
 
-    if self.size:
-      members = ensemble.member_variables(config)
+    if self.stacked:
       spmd_axes = layout.ensemble_axes or None
       init_fn = lambda: jax.vmap(
           lambda seed: init_state(model, task, optimizer, seed))(
@@ -128,9 +131,8 @@ class Program:
           state, members)
       self.state_shardings = layout.tree_shardings(logical, ensemble=True)
     else:
-      member = ensemble.single_member(config)
-      init_fn = lambda: init_state(model, task, optimizer, config.seed)
-      step_fn = lambda state: train_step(state, member)
+      init_fn = lambda: init_state(model, task, optimizer, seed)
+      step_fn = lambda state: train_step(state, members)
       self.state_shardings = member_shardings
 
     # The state's shapes follow from the boxed trace (plus the model axis).
@@ -165,6 +167,8 @@ class Program:
       yield
 
   def member_params(self, params, k: int):
-    """Member k's parameters of an ensemble, on the member layout."""
+    """Member k's parameters, on the member layout."""
+    if not self.stacked:
+      return params
     with self.context():
       return self._member_params(params, jnp.int32(k))

@@ -21,8 +21,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from icl import rng
-from icl.tasks.base import Batch, Task
+from icl import fields, rng
+from icl.data.batch import Batch
+from icl.errors import invalid
+from icl.tasks.base import Task
 
 INFINITE = -1
 
@@ -41,6 +43,18 @@ class RegressionTask(Task):
   # Fields that may differ between the members of one ensemble (they change
   # no shape, so the members can share one vmapped program).
   ensemble_fields = ("num_tasks", "pool_seed")
+  default_evals = ("regression",)
+
+  def validate(self) -> None:
+    fields.positive_int("task.dim", self.dim)
+    fields.positive_int("task.num_points", self.num_points)
+    fields.non_negative_number("task.noise_var", self.noise_var)
+    fields.positive_number("task.task_var", self.task_var)
+    m = self.num_tasks
+    if not fields.is_int(m) or (m <= 0 and m != INFINITE):
+      raise invalid("task.num_tasks", m, "a positive int or -1 (infinite)")
+    if not fields.is_int(self.pool_seed):
+      raise invalid("task.pool_seed", self.pool_seed, "an int")
 
   @property
   def input_dim(self) -> int:

@@ -1,2 +1,0 @@
-"""Frozen finite datasets: TFDS array_record builders, read without
-TensorFlow."""

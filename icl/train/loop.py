@@ -1,0 +1,151 @@
+"""``train_and_evaluate(config, workdir)``: the one training loop.
+
+The loop only loops: restore, step, log, evaluate, checkpoint. The config
+is checked first (``icl.schema``), the compiled pieces come from
+``icl.train.program.Program``, and the files from
+``icl.train.rundir.RunDir``. It dispatches step n+1 before it reads step
+n's loss, and checks that loss is finite. A non-finite loss stops the run
+with the step named, and a checkpoint is written only for finite
+parameters, so the last one kept is good. In a multi-host run every
+process trains; only process 0 writes files other than checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from icl import checkpoint, evaluators, rng, schema, sharding
+from icl.metrics import Progress
+from icl.train import rundir
+from icl.train.program import Program
+
+
+class NonFiniteError(FloatingPointError):
+  """The loss or the parameters stopped being finite."""
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
+                            for x in jax.tree.leaves(tree)]))
+
+
+def train_and_evaluate(config, workdir: str, verbose: bool = True,
+                       devices=None):
+  """Trains (resuming from ``workdir`` if possible), evaluates, and returns
+  the final results, also written to ``workdir/results.json``:
+  ``{evaluator name: Result}``, or a list of them (one per member) for an
+  ensemble.
+
+  ``config``: a ConfigDict, or the ``schema.Run`` validated from one.
+  ``devices`` (default: all) are the devices the mesh spans.
+  """
+  schema.validate_workdir(workdir)
+  run = schema.validate(config, None if devices is None else len(devices))
+  config_dict = json.loads(json.dumps(run.config.to_dict()))  # tuples: lists
+  rundir.check_same_run(workdir, config_dict)
+  layout = sharding.build_layout(run.config.mesh, devices)
+  program = Program(run, layout)  # compiles: checks come first
+  files = rundir.RunDir(workdir, run, sharding.is_writer())
+  files.write_configs()
+  with program.context():
+    results = _loop(run, config_dict, workdir, program, files, verbose)
+  return results if run.stacked else results[0]
+
+
+def _loop(run, config_dict, workdir, program, files, verbose):
+  total = run.train.steps
+  talk = verbose and files.writer
+  evals = [evaluators.build(run.evals, program.model, m.task, m.config.eval,
+                            rng.stream(m.seed, "eval"), run.eval_positions)
+           for m in run.members]
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                 run.train.keep_checkpoints)
+  start = ckpt.latest_step()
+  if start is not None:
+    state = ckpt.restore(start, program.abstract_state)
+    if talk:
+      print(f"resumed from {workdir} at step {start}", flush=True)
+  else:
+    start = 0
+    state = program.init()
+  for log in files.logs:
+    log.truncate_after(start)
+
+  def evaluate():
+    return [{name: e(program.member_params(state.params, k))
+             for name, e in member_evals.items()}
+            for k, member_evals in enumerate(evals)]
+
+  progress = Progress(total)
+  progress.start(start)
+  pending = None  # (step, metrics) of the dispatched-but-unread step
+  results = None  # of the latest evaluation; the loop always ends with one
+  try:
+    for step in range(start + 1, total + 1):
+      state, metrics = program.step(state)
+      if pending is not None:
+        _check_finite(*pending, ckpt)
+      pending = (step, metrics)
+      at = lambda every: step % every == 0 or step == total
+      if at(run.train.log_every):
+        values = _check_finite(step, metrics, ckpt)
+        for k, log in enumerate(files.logs):
+          log.write({"step": step, **{f"train/{name}": float(v[k])
+                                      for name, v in values.items()}})
+        if talk:
+          progress.report(step, loss=float(np.mean(values["loss"])))
+      if at(run.train.eval_every):
+        results = evaluate()
+        files.log_eval(step, results)
+      if at(run.train.checkpoint_every):
+        # A finite loss at this step does not prove its update was finite.
+        _check_finite(step, metrics, ckpt)
+        if not bool(_all_finite(state.params)):
+          _stop(f"parameters are non-finite at step {step}", ckpt)
+        ckpt.save(step, state, config_dict)
+    if pending is not None:
+      _check_finite(*pending, ckpt)
+  finally:
+    ckpt.wait()
+    ckpt.close()
+
+  if results is None:  # the run was already complete: nothing was logged
+    results = evaluate()
+  files.write_results(total, results, title=_title(run.config))
+  if talk:
+    for k, (member, member_results) in enumerate(zip(run.members, results)):
+      if run.stacked:
+        print(f"member {k} ({member.describe()}):")
+      print(rundir.table(member_results), flush=True)
+  return results
+
+
+def _title(config) -> str:
+  return f"{config.task.name}, {config.model.positional}"
+
+
+def _check_finite(step: int, metrics: dict, ckpt: checkpoint.Checkpointer
+                  ) -> dict[str, np.ndarray]:
+  """The metrics as [K] numpy arrays (K = 1 for a single model); stops the
+  run if any member's loss is not finite."""
+  values = {k: np.atleast_1d(np.asarray(v)) for k, v in metrics.items()}
+  bad = np.flatnonzero(~np.isfinite(values["loss"]))
+  if bad.size:
+    who = (f" for ensemble member(s) {bad.tolist()}"
+           if values["loss"].size > 1 else "")
+    _stop(f"loss is {values['loss'][bad[0]]} at step {step}{who}", ckpt)
+  return values
+
+
+def _stop(problem: str, ckpt: checkpoint.Checkpointer):
+  ckpt.wait()
+  kept = ckpt.latest_step()
+  where = (f"Last good checkpoint: step {kept} (kept)." if kept is not None
+           else "No checkpoint was written before it.")
+  raise NonFiniteError(f"{problem}; stopping. {where}")

@@ -1,0 +1,128 @@
+"""The run directory: what a run writes, and the guard on what it resumes.
+
+    workdir/
+      config.json  metrics.jsonl  results.json  results.md  <plots>.png
+      checkpoints/                       (icl.checkpoint)
+      member_{k}/ ...                    (an ensemble: one per member, with
+                                          what its own run would write)
+
+``results.json`` is ``{"step", "summary", "evals"}``: ``evals`` maps each
+evaluator's name to its JSON, ``summary`` flattens every evaluator's
+scalars as ``{name}/{key}``. Files are replaced whole (a temp file, then a
+rename), so a killed run never leaves half a file. In a multi-host run only
+process 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from icl.errors import ConfigError
+from icl.metrics import JsonlWriter
+
+# Fields a resumed run may change: how long it runs, how often it reports,
+# and the mesh it runs on (checkpoints restore onto any mesh).
+RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.eval_every",
+                     "train.checkpoint_every", "train.keep_checkpoints",
+                     "mesh.")
+
+
+def write_atomic(path: str, text: str) -> None:
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+      out[f"{prefix}{k}"] = v
+  return out
+
+
+def check_same_run(workdir: str, config_dict: dict) -> None:
+  """Refuses to resume a workdir whose run had a different config."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = _flatten(json.load(f))
+  new = _flatten(config_dict)
+  # A field added since the old run was written (such as ``evals``) is no
+  # difference while it keeps its empty default.
+  added = {k for k in set(new) - set(old) if new[k] in (None, [], {})}
+  diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+           for k in sorted((set(old) | set(new)) - added)
+           if old.get(k) != new.get(k)
+           and not k.startswith(RESUMABLE_CHANGES)]
+  if diffs:
+    raise ConfigError(
+        f"workdir {workdir!r} holds a run with a different config "
+        f"({'; '.join(diffs)}); use a new --workdir or delete the old run")
+
+
+def summary(results: dict) -> dict[str, float]:
+  """Every evaluator's scalars, ``{'regression/true/error/model': ...}``."""
+  return {f"{name}/{key}": v for name, result in results.items()
+          for key, v in result.summary().items()}
+
+
+def table(results: dict) -> str:
+  """Each evaluator's table, headed by its name when there are several."""
+  if len(results) == 1:
+    return next(iter(results.values())).table()
+  return "\n\n".join(f"{name}:\n\n{r.table()}" for name, r in results.items())
+
+
+class RunDir:
+  """The files of one run: ``dirs[k]`` is member k's directory."""
+
+  def __init__(self, workdir: str, run, writer: bool):
+    self.workdir, self.run, self.writer = workdir, run, writer
+    self.dirs = ([os.path.join(workdir, f"member_{k}")
+                  for k in range(len(run.members))] if run.stacked
+                 else [workdir])
+    self.logs = [JsonlWriter(os.path.join(d, "metrics.jsonl"),
+                             enabled=writer) for d in self.dirs]
+
+  def write_configs(self) -> None:
+    if not self.writer:
+      return
+    configs = [(self.workdir, self.run.config)] + (
+        [(d, m.config) for d, m in zip(self.dirs, self.run.members)]
+        if self.run.stacked else [])
+    for d, config in configs:
+      os.makedirs(d, exist_ok=True)
+      write_atomic(os.path.join(d, "config.json"),
+                   json.dumps(config.to_dict(), indent=2))
+
+  def log_eval(self, step: int, results_by_member: list[dict]) -> None:
+    for log, results in zip(self.logs, results_by_member):
+      log.write({"step": step, **{f"eval/{k}": v
+                                  for k, v in summary(results).items()}})
+
+  def write_results(self, step: int, results_by_member: list[dict],
+                    title: str) -> None:
+    if not self.writer:
+      return
+    for d, results in zip(self.dirs, results_by_member):
+      payload = {"step": step, "summary": summary(results),
+                 "evals": {n: r.to_json() for n, r in results.items()}}
+      write_atomic(os.path.join(d, "results.json"),
+                   json.dumps(payload, indent=2))
+      write_atomic(os.path.join(d, "results.md"), table(results) + "\n")
+      for result in results.values():
+        if result.plot_file:
+          result.plot(os.path.join(d, result.plot_file), title)
+    if self.run.stacked:
+      payload = {"step": step, "members": [
+          {"member": k, "varied": m.varied, "summary": summary(r)}
+          for k, (m, r) in enumerate(zip(self.run.members,
+                                         results_by_member))]}
+      write_atomic(os.path.join(self.workdir, "results.json"),
+                   json.dumps(payload, indent=2))
