@@ -42,14 +42,14 @@ def applicable(task) -> list[str]:
 def section(task, **values) -> ml_collections.ConfigDict:
   """A ``config.eval`` section for ``task``: every field any evaluator
   that applies to it reads, at its default, updated with ``values``."""
-  fields_ = {}
+  section_ = {}
   for name in applicable(task):
-    fields_.update(REGISTRY[name].fields)
-  unknown = sorted(set(values) - set(fields_))
+    section_.update(REGISTRY[name].eval_fields)
+  unknown = sorted(set(values) - set(section_))
   if unknown:
     raise TypeError(f"no evaluator of {task} reads eval field(s) {unknown}")
-  fields_.update(values)
-  return ml_collections.ConfigDict(fields_)
+  section_.update(values)
+  return ml_collections.ConfigDict(section_)
 
 
 def chosen(config, task) -> tuple[str, ...]:
@@ -68,8 +68,8 @@ def validate(config, task) -> tuple[str, ...]:
     if name not in allowed:
       raise invalid(f"evals[{k}]", name, f"one of {allowed} (the "
                     f"evaluators of task {config.task.name!r})")
-  fields.check_known("eval", config.eval,
-                     set().union(*(REGISTRY[n].fields for n in allowed)),
+  readable = set().union(*(REGISTRY[n].eval_fields for n in allowed))
+  fields.check_known("eval", config.eval, readable,
                      f"no evaluator of task {config.task.name!r} reads it")
   for name in names:
     REGISTRY[name].validate(config.eval, task)

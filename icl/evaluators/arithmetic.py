@@ -34,7 +34,7 @@ NUM_EXAMPLES = 8  # decoded examples kept in the results, for reading
 class ArithmeticEvaluator(Evaluator):
   """``evaluate(params) -> ArithmeticResult``."""
 
-  fields = {"batch_size": 256, "temperature": 0.0}
+  eval_fields = {"batch_size": 256, "temperature": 0.0}
   needs = ("tables", "dataset")
 
   @classmethod

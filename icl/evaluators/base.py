@@ -74,14 +74,14 @@ class Evaluator(abc.ABC):
 
   Class attributes declare what the evaluator needs, so that configs are
   checked before anything compiles:
-  - ``fields``: the ``eval`` fields it reads, with their defaults;
+  - ``eval_fields``: the ``eval`` fields it reads, with their defaults;
   - ``needs``: task attributes it calls (it applies to tasks that have
     them all);
   - ``transforms_positions``: whether it applies the evaluation position
     transform (``model.randomized_positions_at_eval``).
   """
 
-  fields: dict[str, Any] = {"batch_size": 64}
+  eval_fields: dict[str, Any] = {"batch_size": 64}
   needs: tuple[str, ...] = ()
   transforms_positions: bool = False
 

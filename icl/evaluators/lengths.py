@@ -93,7 +93,7 @@ class LengthEvaluator(Evaluator):
   """Teacher-forced exact match and token accuracy at every length in
   [eval.min_length, eval.max_length]."""
 
-  fields = {"batch_size": 64, "min_length": 1, "max_length": 40}
+  eval_fields = {"batch_size": 64, "min_length": 1, "max_length": 40}
   needs = ("sample_lengths",)
   transforms_positions = True
   metrics_at = staticmethod(_metrics_at)

@@ -94,7 +94,7 @@ class RegressionEvaluator(Evaluator):
   sampled sharded along ``batch``, like training batches.
   """
 
-  fields = {"batch_size": 1024}
+  eval_fields = {"batch_size": 1024}
   needs = ("true_distribution",)
 
   def __init__(self, model, task, eval_cfg, key, positions=None):

@@ -17,7 +17,7 @@ class ConstantResult(Result):
 
 
 class ConstantEvaluator(Evaluator):
-  fields = {"batch_size": 64}
+  eval_fields = {"batch_size": 64}
   needs = ("value",)
 
   def __call__(self, params) -> ConstantResult:

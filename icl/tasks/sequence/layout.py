@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from icl import fields
 from icl.data.batch import Batch
 from icl.data.vocab import BOS, EOS, PAD, SEP, SPECIAL_TOKENS
-from icl import fields
 from icl.errors import invalid
 from icl.tasks.base import Task
 
