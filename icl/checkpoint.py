@@ -1,42 +1,155 @@
-"""A thin wrapper over orbax ``CheckpointManager``.
+"""A verified wrapper over orbax ``CheckpointManager``.
 
-Saves the train state and the run's config together, keeps the last N
-checkpoints, writes asynchronously, and restores onto whatever abstract
-(shape, dtype, sharding) target the caller passes, so a checkpoint follows the
-current mesh rather than the one it was written under.
+Saves the train state, the run's config and a digest of the state together,
+keeps the last N checkpoints, writes asynchronously, and restores onto
+whatever abstract (shape, dtype, sharding) target the caller passes, so a
+checkpoint follows the current mesh rather than the one it was written
+under.
+
+Nothing restored is trusted unverified: the shapes and dtypes must be the
+target's, every leaf finite, and the SHA-256 of the values the one written
+with the checkpoint. ``restore_latest`` walks back from the newest step to
+the newest intact one, saying in one line which it skipped and why;
+damaged steps are moved aside (``damaged_checkpoints/`` beside the
+directory), never deleted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import Any
+import shutil
+import sys
+from typing import Any, Callable
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+  """No checkpoint of a run can be trusted; the message is one line."""
+
+
+def digest(state: Any) -> str | None:
+  """SHA-256 of every leaf's path, dtype, shape and bytes (None when the
+  arrays span hosts and cannot be read here whole)."""
+  leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+  if not all(getattr(x, "is_fully_addressable", True) for _, x in leaves):
+    return None
+  h = hashlib.sha256()
+  for path, leaf in leaves:
+    value = np.asarray(jax.device_get(leaf))
+    h.update(f"{jax.tree_util.keystr(path)}|{value.dtype}|{value.shape}|"
+             .encode())
+    h.update(np.ascontiguousarray(value).tobytes())
+  return h.hexdigest()
+
+
+@jax.jit
+def all_finite(tree) -> jax.Array:
+  """Whether every leaf of ``tree`` is finite (a scalar bool array)."""
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
+                            for x in jax.tree.leaves(tree)]))
 
 
 class Checkpointer:
 
   def __init__(self, directory: str, keep: int):
+    self.directory = os.path.abspath(directory)
+    self.keep = keep
     self.manager = ocp.CheckpointManager(
-        os.path.abspath(directory),
+        self.directory,
         options=ocp.CheckpointManagerOptions(
             max_to_keep=keep, enable_async_checkpointing=True,
             create=True),
-        item_names=("state", "config"),
+        item_names=("state", "config", "digest"),
     )
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
   def save(self, step: int, state: Any, config: dict) -> None:
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
-        config=ocp.args.JsonSave(config)), force=True)
+        config=ocp.args.JsonSave(config),
+        digest=ocp.args.JsonSave({"sha256": digest(state)})), force=True)
 
   def restore(self, step: int, abstract_state: Any) -> Any:
+    """The state at ``step``, unverified (see ``restore_verified``)."""
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))
     return restored.state
+
+  def restore_verified(self, step: int, abstract_state: Any) -> Any:
+    """The state at ``step``; raises ``ValueError`` saying what is wrong if
+    it cannot be read, or differs in shape, dtype, finiteness or digest
+    from what was written."""
+    try:
+      state = self.restore(step, abstract_state)
+    except Exception as e:  # orbax raises many kinds on damaged files
+      raise ValueError(f"unreadable ({type(e).__name__})") from None
+    for (path, got), want in zip(
+        jax.tree_util.tree_flatten_with_path(state)[0],
+        jax.tree.leaves(abstract_state)):
+      if got.shape != want.shape or got.dtype != want.dtype:
+        raise ValueError(f"{jax.tree_util.keystr(path)} is {got.dtype}"
+                         f"{list(got.shape)}, not {want.dtype}"
+                         f"{list(want.shape)}")
+    if not bool(all_finite(state)):
+      raise ValueError("holds non-finite values")
+    written = self._written_digest(step)
+    if written is not None and written != digest(state):
+      raise ValueError("its values do not match the digest written with it")
+    return state
+
+  def _written_digest(self, step: int) -> str | None:
+    """The digest saved with ``step``; None for checkpoints from before
+    digests were written (they get every other check)."""
+    if not os.path.isdir(os.path.join(self.directory, str(step), "digest")):
+      return None
+    try:
+      return self.manager.restore(step, args=ocp.args.Composite(
+          digest=ocp.args.JsonRestore())).digest["sha256"]
+    except Exception as e:
+      raise ValueError(f"its digest is unreadable ({type(e).__name__})"
+                       ) from None
+
+  def restore_latest(self, abstract_state: Any,
+                     say: Callable[[str], None] | None = None
+                     ) -> tuple[int, Any] | None:
+    """(step, state) of the newest intact checkpoint, or None if there is
+    none at all. Damaged newer steps are reported with ``say`` (default:
+    stderr), then moved aside so that training can write those steps
+    again. Raises ``CheckpointError`` if every checkpoint is damaged,
+    before anything is moved."""
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    steps = self.all_steps()
+    damaged = []
+    for step in reversed(steps):
+      try:
+        state = self.restore_verified(step, abstract_state)
+      except ValueError as e:
+        damaged.append((step, str(e)))
+        continue
+      for bad, why in damaged:
+        say(f"checkpoint step {bad} in {self.directory} is damaged ({why}); "
+            f"moved to {self._quarantine(bad)}; resuming from step {step}")
+      return step, state
+    if damaged:
+      raise CheckpointError(
+          f"no intact checkpoint in {self.directory}: "
+          + "; ".join(f"step {s} {why}" for s, why in damaged)
+          + ". Nothing was changed; move the directory away to start over")
+    return None
+
+  def restore_config(self, step: int) -> dict:
+    return self.manager.restore(step, args=ocp.args.Composite(
+        config=ocp.args.JsonRestore())).config
 
   def restore_raw(self, step: int) -> dict:
     """The saved state as nested dicts of arrays, with no target needed."""
@@ -44,9 +157,21 @@ class Checkpointer:
         state=ocp.args.StandardRestore()))
     return restored.state
 
-  def restore_config(self, step: int) -> dict:
-    return self.manager.restore(step, args=ocp.args.Composite(
-        config=ocp.args.JsonRestore())).config
+  def _quarantine(self, step: int) -> str:
+    target = os.path.join(os.path.dirname(self.directory),
+                          "damaged_checkpoints", str(step))
+    if os.path.exists(target):
+      target += f".{len(os.listdir(os.path.dirname(target)))}"
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.move(os.path.join(self.directory, str(step)), target)
+    self.manager.reload()
+    return target
+
+  def prune(self) -> None:
+    """Deletes all but the newest ``keep`` steps (a run killed right after
+    a save can leave one more)."""
+    for step in self.all_steps()[:-self.keep]:
+      self.manager.delete(step)
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

@@ -10,10 +10,12 @@ Multi-host (one process per host, same command on each):
     #   --coordinator_address=host0:1234 --num_processes=2 --process_id=0
 """
 
+import sys
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from icl import sharding, train
+from icl import checkpoint, sharding, train
 from icl.errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -33,12 +35,17 @@ _PROCESS_ID = flags.DEFINE_integer(
     "process_id", None, "This process's index (with --distributed).")
 
 
+def _fail(message: str):
+  """Bad input or a run that cannot go on: one line on stderr, rc 1, no
+  traceback and no usage text (``--help`` shows that)."""
+  sys.exit(f"error: {message}")
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    _fail(f"unexpected arguments: {argv[1:]}")
   if _CONFIG.value is None:
-    raise app.UsageError("--config is required, e.g. "
-                         "--config=configs/regression.py")
+    _fail("--config is required, e.g. --config=configs/regression.py")
   if _DISTRIBUTED.value:
     sharding.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
                                     _PROCESS_ID.value)
@@ -47,8 +54,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   try:  # bad input: one clear line, no traceback, checked before compiling
     train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except ConfigError as e:
-    raise app.UsageError(str(e)) from None
+  except (ConfigError, checkpoint.CheckpointError,
+          train.NonFiniteError) as e:
+    _fail(str(e))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ class JsonlWriter:
     if not self.enabled:
       return
     with open(self.path, "a") as f:
-      f.write(json.dumps(record) + "\n")
+      f.write(dumps(record) + "\n")
 
   def truncate_after(self, step: int) -> None:
     """Drops records past ``step``: a resumed run rewrites them exactly."""
@@ -37,8 +37,10 @@ class JsonlWriter:
           break
         if record["step"] <= step:
           kept.append(line)
-    with open(self.path, "w") as f:
+    tmp = f"{self.path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
       f.writelines(kept)
+    os.replace(tmp, self.path)
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:
@@ -96,11 +98,21 @@ def markdown_table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
 
 
 def to_json(x):
-  """Arrays and numpy scalars as lists and Python numbers (for JSON)."""
+  """Arrays and numpy scalars as lists and Python numbers, and non-finite
+  numbers as None: strict JSON, which any parser reads. A NaN loss or
+  error is therefore ``null`` in every file a run writes."""
   if x is None or isinstance(x, (str, bool)):
     return x
   if isinstance(x, dict):
     return {k: to_json(v) for k, v in x.items()}
   if hasattr(x, "__len__"):
     return [to_json(v) for v in x]
-  return x if isinstance(x, int) else float(x)
+  if isinstance(x, int):
+    return x
+  x = float(x)
+  return x if math.isfinite(x) else None
+
+
+def dumps(record, **kwargs) -> str:
+  """Strict JSON of ``record`` (see ``to_json``)."""
+  return json.dumps(to_json(record), allow_nan=False, **kwargs)

@@ -16,6 +16,7 @@ compiles.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import jax
@@ -138,6 +139,17 @@ def check_positions(model: ModelConfig, task, config, evals) -> None:
 
 
 def validate_workdir(workdir) -> None:
+  """A path this process may write a run directory at (it may not exist
+  yet; missing parents are created)."""
   if not workdir or not isinstance(workdir, str):
     raise invalid("workdir", workdir,
                   "a non-empty directory path (--workdir=DIR)")
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise invalid("workdir", workdir, "a directory (this path is a file)")
+  existing = workdir
+  while not os.path.exists(existing):
+    existing = os.path.dirname(os.path.abspath(existing))
+  if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+    raise invalid("workdir", workdir,
+                  f"a directory this process can write ({existing!r} is not "
+                  "writable)")

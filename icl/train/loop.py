@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from icl import checkpoint, evaluators, rng, schema, sharding
+from icl.errors import invalid
 from icl.metrics import Progress
 from icl.train import rundir
 from icl.train.program import Program
@@ -27,12 +27,6 @@ from icl.train.program import Program
 
 class NonFiniteError(FloatingPointError):
   """The loss or the parameters stopped being finite."""
-
-
-@jax.jit
-def _all_finite(tree) -> jax.Array:
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))
-                            for x in jax.tree.leaves(tree)]))
 
 
 def train_and_evaluate(config, workdir: str, verbose: bool = True,
@@ -43,37 +37,82 @@ def train_and_evaluate(config, workdir: str, verbose: bool = True,
   ensemble.
 
   ``config``: a ConfigDict, or the ``schema.Run`` validated from one.
-  ``devices`` (default: all) are the devices the mesh spans.
+  ``devices`` (default: all) are the devices the mesh spans. Every check
+  (the config, the workdir, the lock, the configs and step of an existing
+  run) comes before anything compiles.
   """
   schema.validate_workdir(workdir)
   run = schema.validate(config, None if devices is None else len(devices))
   config_dict = json.loads(json.dumps(run.config.to_dict()))  # tuples: lists
-  rundir.check_same_run(workdir, config_dict)
-  layout = sharding.build_layout(run.config.mesh, devices)
-  program = Program(run, layout)  # compiles: checks come first
-  files = rundir.RunDir(workdir, run, sharding.is_writer())
-  files.write_configs()
-  with program.context():
-    results = _loop(run, config_dict, workdir, program, files, verbose)
+  writer = sharding.is_writer()
+  # An existing run is locked, then checked; a new one is created only
+  # once everything, the sharding included, has passed.
+  lock = rundir.Lock(workdir) if writer and os.path.isdir(workdir) else None
+  try:
+    rundir.check_same_run(workdir, config_dict)
+    _check_resumable(workdir, run, config_dict)
+    layout = sharding.build_layout(run.config.mesh, devices)
+    program = Program(run, layout)  # compiles: checks come first
+    if writer and lock is None:
+      os.makedirs(workdir, exist_ok=True)
+      lock = rundir.Lock(workdir)
+    ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                   run.train.keep_checkpoints)
+    try:
+      files = rundir.RunDir(workdir, run, writer)
+      with program.context():
+        results = _loop(run, config_dict, workdir, program, files, ckpt,
+                        verbose)
+    finally:
+      ckpt.close()
+  finally:
+    if lock is not None:
+      lock.release()
   return results if run.stacked else results[0]
 
 
-def _loop(run, config_dict, workdir, program, files, verbose):
+def _check_resumable(workdir, run, config_dict) -> None:
+  """The config stored in the newest readable checkpoint must match the
+  requested one (as config.json must), and a run cannot be shortened."""
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    return
+  ckpt = checkpoint.Checkpointer(directory, run.train.keep_checkpoints)
+  try:
+    for step in reversed(ckpt.all_steps()):
+      try:
+        stored = ckpt.restore_config(step)
+      except Exception:  # a damaged step: restore_latest reports it
+        continue
+      rundir.check_same_run(workdir, config_dict, stored,
+                            f"checkpoint at step {step}")
+      if run.train.steps < step:
+        raise invalid("train.steps", run.train.steps,
+                      f"at least {step}, the step the run in {workdir!r} "
+                      "has reached (a run cannot be shortened; use a new "
+                      "--workdir)")
+      return
+  finally:
+    ckpt.close()
+
+
+def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
   total = run.train.steps
   talk = verbose and files.writer
   evals = [evaluators.build(run.evals, program.model, m.task, m.config.eval,
                             rng.stream(m.seed, "eval"), run.eval_positions)
            for m in run.members]
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
-                                 run.train.keep_checkpoints)
-  start = ckpt.latest_step()
-  if start is not None:
-    state = ckpt.restore(start, program.abstract_state)
+  restored = ckpt.restore_latest(
+      program.abstract_state,
+      say=lambda line: files.writer and print(line, file=sys.stderr,
+                                              flush=True))
+  if restored is not None:
+    start, state = restored
     if talk:
       print(f"resumed from {workdir} at step {start}", flush=True)
   else:
-    start = 0
-    state = program.init()
+    start, state = 0, program.init()
+  files.write_configs()
   for log in files.logs:
     log.truncate_after(start)
 
@@ -106,14 +145,14 @@ def _loop(run, config_dict, workdir, program, files, verbose):
       if at(run.train.checkpoint_every):
         # A finite loss at this step does not prove its update was finite.
         _check_finite(step, metrics, ckpt)
-        if not bool(_all_finite(state.params)):
+        if not bool(checkpoint.all_finite(state.params)):
           _stop(f"parameters are non-finite at step {step}", ckpt)
         ckpt.save(step, state, config_dict)
     if pending is not None:
       _check_finite(*pending, ckpt)
   finally:
     ckpt.wait()
-    ckpt.close()
+  ckpt.prune()
 
   if results is None:  # the run was already complete: nothing was logged
     results = evaluate()

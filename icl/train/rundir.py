@@ -9,17 +9,22 @@
 ``results.json`` is ``{"step", "summary", "evals"}``: ``evals`` maps each
 evaluator's name to its JSON, ``summary`` flattens every evaluator's
 scalars as ``{name}/{key}``. Files are replaced whole (a temp file, then a
-rename), so a killed run never leaves half a file. In a multi-host run only
-process 0 writes.
+rename), so a killed run never leaves half a file, and JSON is strict:
+non-finite numbers are written as ``null``. One process writes at a time:
+``lock`` holds ``workdir/.lock`` (an flock, which the kernel drops when its
+holder dies, so a SIGKILLed run's lock is simply taken over). In a
+multi-host run only process 0 writes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import socket
 
 from icl.errors import ConfigError
-from icl.metrics import JsonlWriter
+from icl.metrics import JsonlWriter, dumps
 
 # Fields a resumed run may change: how long it runs, how often it reports,
 # and the mesh it runs on (checkpoints restore onto any mesh).
@@ -45,25 +50,66 @@ def _flatten(d: dict, prefix: str = "") -> dict:
   return out
 
 
-def check_same_run(workdir: str, config_dict: dict) -> None:
-  """Refuses to resume a workdir whose run had a different config."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    old = _flatten(json.load(f))
-  new = _flatten(config_dict)
+def config_diffs(old_dict: dict, new_dict: dict) -> list[str]:
+  """The non-resumable differences between two configs (as JSON dicts)."""
+  old, new = _flatten(old_dict), _flatten(new_dict)
   # A field added since the old run was written (such as ``evals``) is no
   # difference while it keeps its empty default.
   added = {k for k in set(new) - set(old) if new[k] in (None, [], {})}
-  diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
-           for k in sorted((set(old) | set(new)) - added)
-           if old.get(k) != new.get(k)
-           and not k.startswith(RESUMABLE_CHANGES)]
+  return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}"
+          for k in sorted((set(old) | set(new)) - added)
+          if old.get(k) != new.get(k)
+          and not k.startswith(RESUMABLE_CHANGES)]
+
+
+def check_same_run(workdir: str, config_dict: dict,
+                   stored: dict | None = None, where: str = "") -> None:
+  """Refuses to resume a workdir whose run had a different config: the one
+  in its config.json, or ``stored`` (the config a checkpoint carries)."""
+  if stored is None:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+      return
+    try:
+      with open(path) as f:
+        stored = json.load(f)
+    except (OSError, ValueError) as e:
+      raise ConfigError(f"workdir {workdir!r} has an unreadable config.json "
+                        f"({type(e).__name__}); move it aside to resume from "
+                        f"the config stored in the checkpoints") from None
+    where = "config.json"
+  diffs = config_diffs(stored, config_dict)
   if diffs:
     raise ConfigError(
         f"workdir {workdir!r} holds a run with a different config "
-        f"({'; '.join(diffs)}); use a new --workdir or delete the old run")
+        f"({'; '.join(diffs)}; from its {where}); use a new --workdir or "
+        f"delete the old run")
+
+
+class Lock:
+  """``workdir/.lock`` held by this process until ``release``; raises
+  ConfigError naming the holder if another live process has it."""
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, ".lock")
+    self.file = open(self.path, "a+")
+    try:
+      fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      self.file.seek(0)
+      holder = self.file.read().strip() or "another process"
+      self.file.close()
+      raise ConfigError(f"workdir {workdir!r} is in use by {holder} (lock "
+                        f"{self.path}); wait for it or use another "
+                        f"--workdir") from None
+    self.file.seek(0)
+    self.file.truncate()
+    self.file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    self.file.flush()
+
+  def release(self) -> None:
+    fcntl.flock(self.file, fcntl.LOCK_UN)
+    self.file.close()
 
 
 def summary(results: dict) -> dict[str, float]:
@@ -99,7 +145,7 @@ class RunDir:
     for d, config in configs:
       os.makedirs(d, exist_ok=True)
       write_atomic(os.path.join(d, "config.json"),
-                   json.dumps(config.to_dict(), indent=2))
+                   dumps(config.to_dict(), indent=2))
 
   def log_eval(self, step: int, results_by_member: list[dict]) -> None:
     for log, results in zip(self.logs, results_by_member):
@@ -114,7 +160,7 @@ class RunDir:
       payload = {"step": step, "summary": summary(results),
                  "evals": {n: r.to_json() for n, r in results.items()}}
       write_atomic(os.path.join(d, "results.json"),
-                   json.dumps(payload, indent=2))
+                   dumps(payload, indent=2))
       write_atomic(os.path.join(d, "results.md"), table(results) + "\n")
       for result in results.values():
         if result.plot_file:
@@ -125,4 +171,4 @@ class RunDir:
           for k, (m, r) in enumerate(zip(self.run.members,
                                          results_by_member))]}
       write_atomic(os.path.join(self.workdir, "results.json"),
-                   json.dumps(payload, indent=2))
+                   dumps(payload, indent=2))

@@ -1,0 +1,173 @@
+"""A run's record cannot lie: damaged checkpoints are detected and skipped,
+a changed or shortened run is refused, one writer at a time, strict JSON."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from icl import checkpoint, metrics, train
+from icl.errors import ConfigError
+from icl.train import rundir
+from tests.conftest import ONE_DEVICE, tiny_config
+
+SHORT = {"steps": 20, "checkpoint_every": 10, "eval_every": 20,
+         "log_every": 10}
+
+
+def _train(workdir, **sections):
+  sections.setdefault("train", SHORT)
+  return train.train_and_evaluate(tiny_config(**sections), str(workdir),
+                                  verbose=False, devices=ONE_DEVICE)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("reference")
+  _train(workdir)
+  return json.load(open(workdir / "results.json"))
+
+
+def _data_file(workdir, step):
+  d = os.path.join(workdir, "checkpoints", str(step), "state")
+  files = [os.path.join(root, f) for root, _, fs in os.walk(d) for f in fs
+           if "ocdbt.process" in root and "d" == os.path.basename(root)]
+  return max(files, key=os.path.getsize)
+
+
+def _flip(workdir, step):
+  path = _data_file(workdir, step)
+  data = bytearray(open(path, "rb").read())
+  for i in range(len(data) // 2, len(data) // 2 + 16):
+    data[i] ^= 0xFF
+  open(path, "wb").write(bytes(data))
+
+
+def _truncate(workdir, step):
+  path = _data_file(workdir, step)
+  os.truncate(path, os.path.getsize(path) // 2)
+
+
+def _drop_manifest(workdir, step):
+  os.remove(os.path.join(workdir, "checkpoints", str(step), "state",
+                         "manifest.ocdbt"))
+
+
+@pytest.mark.parametrize("damage", [_flip, _truncate, _drop_manifest],
+                         ids=["bit_flip", "truncated", "no_manifest"])
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
+    damage, reference, tmp_path, capsys):
+  _train(tmp_path)
+  damage(tmp_path, 20)
+  capsys.readouterr()
+  _train(tmp_path)
+  lines = [l for l in capsys.readouterr().err.splitlines() if l.strip()]
+  assert len(lines) == 1, lines
+  assert "checkpoint step 20" in lines[0] and "damaged" in lines[0]
+  assert "resuming from step 10" in lines[0]
+  assert os.path.isdir(tmp_path / "damaged_checkpoints" / "20")
+  # Retrained from step 10, exactly as the undamaged run went.
+  assert json.load(open(tmp_path / "results.json")) == reference
+
+
+def test_every_checkpoint_damaged_is_one_error_and_changes_nothing(tmp_path):
+  _train(tmp_path)
+  for step in (10, 20):
+    _truncate(tmp_path, step)
+  before = open(tmp_path / "results.json", "rb").read()
+  listing = sorted(os.listdir(tmp_path))
+  with pytest.raises(checkpoint.CheckpointError) as err:
+    _train(tmp_path)
+  assert "\n" not in str(err.value)
+  assert "step 20" in str(err.value) and "step 10" in str(err.value)
+  assert open(tmp_path / "results.json", "rb").read() == before
+  assert sorted(os.listdir(tmp_path)) == listing
+
+
+def test_the_checkpoint_config_guards_a_run_without_config_json(tmp_path):
+  _train(tmp_path)
+  os.remove(tmp_path / "config.json")
+  with pytest.raises(ConfigError, match=r"task.num_tasks: 16 -> 64; from "
+                     r"its checkpoint at step 20"):
+    _train(tmp_path, task={"num_tasks": 64})
+  assert not os.path.exists(tmp_path / "config.json")
+
+
+def test_a_finished_run_cannot_be_shortened(tmp_path):
+  _train(tmp_path)
+  before = open(tmp_path / "results.json", "rb").read()
+  with pytest.raises(ConfigError, match="train.steps must be at least 20"):
+    _train(tmp_path, train=dict(SHORT, steps=10))
+  assert open(tmp_path / "results.json", "rb").read() == before
+
+
+def test_extra_checkpoints_are_pruned_to_keep(tmp_path):
+  _train(tmp_path, train=dict(SHORT, steps=30, keep_checkpoints=3))
+  ckpt = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), 3)
+  assert ckpt.all_steps() == [10, 20, 30]
+  ckpt.close()
+  _train(tmp_path, train=dict(SHORT, steps=30, keep_checkpoints=2))
+  ckpt = checkpoint.Checkpointer(str(tmp_path / "checkpoints"), 2)
+  assert ckpt.all_steps() == [20, 30]
+  ckpt.close()
+
+
+def test_a_live_writer_locks_the_workdir(tmp_path):
+  os.makedirs(tmp_path / "run")
+  holder = rundir.Lock(str(tmp_path / "run"))
+  try:
+    with pytest.raises(ConfigError, match=r"is in use by pid \d+ on "):
+      _train(tmp_path / "run")
+    assert sorted(os.listdir(tmp_path / "run")) == [".lock"]
+  finally:
+    holder.release()
+
+
+def test_a_sigkilled_holders_lock_is_taken_over(tmp_path):
+  workdir = tmp_path / "run"
+  os.makedirs(workdir)
+  # A process that takes the lock as a run would, then dies by SIGKILL.
+  code = ("import fcntl, os, sys, time; f = open(sys.argv[1], 'a+'); "
+          "fcntl.flock(f, fcntl.LOCK_EX); f.write(f'pid {os.getpid()}'); "
+          "f.flush(); print('held', flush=True); time.sleep(600)")
+  proc = subprocess.Popen([sys.executable, "-c", code,
+                           str(workdir / ".lock")], stdout=subprocess.PIPE,
+                          text=True)
+  assert proc.stdout.readline().strip() == "held"
+  with pytest.raises(ConfigError, match=f"in use by pid {proc.pid}"):
+    rundir.Lock(str(workdir))
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  _train(workdir)
+  assert os.path.exists(workdir / "results.json")
+  assert f"pid {os.getpid()}" in open(workdir / ".lock").read()
+
+
+def test_output_json_is_strict_with_null_for_non_finite_numbers(tmp_path):
+  text = metrics.dumps({"loss": float("nan"), "curve": [1.0, float("inf")],
+                        "ok": np.float32(0.5)})
+  assert json.loads(text) == {"loss": None, "curve": [1.0, None], "ok": 0.5}
+  assert "NaN" not in text and "Infinity" not in text
+  log = metrics.JsonlWriter(str(tmp_path / "m.jsonl"))
+  log.write({"step": 1, "train/loss": float("nan")})
+  assert open(tmp_path / "m.jsonl").read() == (
+      '{"step": 1, "train/loss": null}\n')
+
+
+def test_a_diverged_run_writes_no_bare_nan(tmp_path):
+  config = tiny_config(train={"steps": 30, "checkpoint_every": 1,
+                              "log_every": 1, "eval_every": 1})
+  config.optimizer.update(learning_rate=1e4, grad_clip_norm=0.0,
+                          warmup_fraction=0.0, schedule="constant")
+  with pytest.raises(train.NonFiniteError):
+    train.train_and_evaluate(config, str(tmp_path), verbose=False,
+                             devices=ONE_DEVICE)
+  for root, _, files in os.walk(tmp_path):
+    for name in files:
+      if name.endswith((".json", ".jsonl")) and "checkpoints" not in root:
+        text = open(os.path.join(root, name)).read()
+        assert "NaN" not in text and "Infinity" not in text, name
