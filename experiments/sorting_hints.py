@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from configs import sorting
 from icl import checkpoint, metrics, models, rng, schema, train
@@ -183,11 +184,12 @@ def _define_flags():
 def main(argv):
   del argv
   f = flags.FLAGS
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   try:
     out = run_sweep(f.preset, f.arms, f.workdir, f.steps, f.positional,
                     f.seed)
   except ValueError as e:  # ConfigError, or a bad preset or arm
-    raise app.UsageError(str(e)) from None
+    sys.exit(f"error: {e}")  # one line, no usage text
   config = arm_config(f.preset, f.arms[0], f.steps, f.positional, f.seed)
   print(write_outputs(out, f.workdir, f.preset, config))
 

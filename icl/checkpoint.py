@@ -119,33 +119,39 @@ class Checkpointer:
       raise ValueError(f"its digest is unreadable ({type(e).__name__})"
                        ) from None
 
+  def newest_intact(self, abstract_state: Any
+                    ) -> tuple[int | None, Any, list[tuple[int, str]]]:
+    """(step, state, damaged): the newest checkpoint that verifies, and
+    the (step, reason) of every newer one that did not. Changes nothing;
+    raises ``CheckpointError`` if checkpoints exist and none verifies."""
+    damaged = []
+    for step in reversed(self.all_steps()):
+      try:
+        return step, self.restore_verified(step, abstract_state), damaged
+      except ValueError as e:
+        damaged.append((step, str(e)))
+    if damaged:
+      raise CheckpointError(
+          f"no intact checkpoint in {self.directory}: "
+          + "; ".join(f"step {s} {why}" for s, why in damaged)
+          + ". Nothing was changed; move the directory away to start over")
+    return None, None, []
+
   def restore_latest(self, abstract_state: Any,
                      say: Callable[[str], None] | None = None
                      ) -> tuple[int, Any] | None:
     """(step, state) of the newest intact checkpoint, or None if there is
     none at all. Damaged newer steps are reported with ``say`` (default:
     stderr), then moved aside so that training can write those steps
-    again. Raises ``CheckpointError`` if every checkpoint is damaged,
-    before anything is moved."""
+    again (see ``newest_intact`` for when none is intact)."""
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
-    steps = self.all_steps()
-    damaged = []
-    for step in reversed(steps):
-      try:
-        state = self.restore_verified(step, abstract_state)
-      except ValueError as e:
-        damaged.append((step, str(e)))
-        continue
-      for bad, why in damaged:
-        say(f"checkpoint step {bad} in {self.directory} is damaged ({why}); "
-            f"moved to {self._quarantine(bad)}; resuming from step {step}")
-      return step, state
-    if damaged:
-      raise CheckpointError(
-          f"no intact checkpoint in {self.directory}: "
-          + "; ".join(f"step {s} {why}" for s, why in damaged)
-          + ". Nothing was changed; move the directory away to start over")
-    return None
+    step, state, damaged = self.newest_intact(abstract_state)
+    if step is None:
+      return None
+    for bad, why in damaged:
+      say(f"checkpoint step {bad} in {self.directory} is damaged ({why}); "
+          f"moved to {self._quarantine(bad)}; resuming from step {step}")
+    return step, state
 
   def restore_config(self, step: int) -> dict:
     return self.manager.restore(step, args=ocp.args.Composite(

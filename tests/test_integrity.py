@@ -3,6 +3,7 @@ a changed or shortened run is refused, one writer at a time, strict JSON."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,17 +27,34 @@ def _train(workdir, **sections):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp("reference")
+def finished(tmp_path_factory):
+  """A finished 20-step run (checkpoints at 10 and 20), never modified."""
+  workdir = tmp_path_factory.mktemp("reference") / "run"
   _train(workdir)
-  return json.load(open(workdir / "results.json"))
+  return workdir
+
+
+@pytest.fixture
+def reference(finished):
+  return json.load(open(finished / "results.json"))
+
+
+@pytest.fixture
+def run_copy(finished, tmp_path):
+  """A copy of the finished run, to damage or refuse (no retraining)."""
+  shutil.copytree(finished, tmp_path / "run")
+  return tmp_path / "run"
+
+
+def _data_files(workdir, step):
+  d = os.path.join(workdir, "checkpoints", str(step), "state")
+  return sorted((os.path.join(root, f) for root, _, fs in os.walk(d)
+                 for f in fs if os.path.basename(root) == "d"),
+                key=os.path.getsize)
 
 
 def _data_file(workdir, step):
-  d = os.path.join(workdir, "checkpoints", str(step), "state")
-  files = [os.path.join(root, f) for root, _, fs in os.walk(d) for f in fs
-           if "ocdbt.process" in root and "d" == os.path.basename(root)]
-  return max(files, key=os.path.getsize)
+  return _data_files(workdir, step)[-1]
 
 
 def _flip(workdir, step):
@@ -48,8 +66,8 @@ def _flip(workdir, step):
 
 
 def _truncate(workdir, step):
-  path = _data_file(workdir, step)
-  os.truncate(path, os.path.getsize(path) // 2)
+  for path in _data_files(workdir, step):
+    os.truncate(path, os.path.getsize(path) // 2)
 
 
 def _drop_manifest(workdir, step):
@@ -60,8 +78,8 @@ def _drop_manifest(workdir, step):
 @pytest.mark.parametrize("damage", [_flip, _truncate, _drop_manifest],
                          ids=["bit_flip", "truncated", "no_manifest"])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
-    damage, reference, tmp_path, capsys):
-  _train(tmp_path)
+    damage, reference, run_copy, capsys):
+  tmp_path = run_copy
   damage(tmp_path, 20)
   capsys.readouterr()
   _train(tmp_path)
@@ -74,8 +92,9 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
   assert json.load(open(tmp_path / "results.json")) == reference
 
 
-def test_every_checkpoint_damaged_is_one_error_and_changes_nothing(tmp_path):
-  _train(tmp_path)
+def test_every_checkpoint_damaged_is_one_error_and_changes_nothing(
+    run_copy):
+  tmp_path = run_copy
   for step in (10, 20):
     _truncate(tmp_path, step)
   before = open(tmp_path / "results.json", "rb").read()
@@ -88,8 +107,8 @@ def test_every_checkpoint_damaged_is_one_error_and_changes_nothing(tmp_path):
   assert sorted(os.listdir(tmp_path)) == listing
 
 
-def test_the_checkpoint_config_guards_a_run_without_config_json(tmp_path):
-  _train(tmp_path)
+def test_the_checkpoint_config_guards_a_run_without_config_json(run_copy):
+  tmp_path = run_copy
   os.remove(tmp_path / "config.json")
   with pytest.raises(ConfigError, match=r"task.num_tasks: 16 -> 64; from "
                      r"its checkpoint at step 20"):
@@ -97,8 +116,8 @@ def test_the_checkpoint_config_guards_a_run_without_config_json(tmp_path):
   assert not os.path.exists(tmp_path / "config.json")
 
 
-def test_a_finished_run_cannot_be_shortened(tmp_path):
-  _train(tmp_path)
+def test_a_finished_run_cannot_be_shortened(run_copy):
+  tmp_path = run_copy
   before = open(tmp_path / "results.json", "rb").read()
   with pytest.raises(ConfigError, match="train.steps must be at least 20"):
     _train(tmp_path, train=dict(SHORT, steps=10))
@@ -127,9 +146,8 @@ def test_a_live_writer_locks_the_workdir(tmp_path):
     holder.release()
 
 
-def test_a_sigkilled_holders_lock_is_taken_over(tmp_path):
-  workdir = tmp_path / "run"
-  os.makedirs(workdir)
+def test_a_sigkilled_holders_lock_is_taken_over(run_copy):
+  workdir = run_copy
   # A process that takes the lock as a run would, then dies by SIGKILL.
   code = ("import fcntl, os, sys, time; f = open(sys.argv[1], 'a+'); "
           "fcntl.flock(f, fcntl.LOCK_EX); f.write(f'pid {os.getpid()}'); "
@@ -142,7 +160,7 @@ def test_a_sigkilled_holders_lock_is_taken_over(tmp_path):
     rundir.Lock(str(workdir))
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  _train(workdir)
+  _train(workdir)  # the finished run, re-reported under the taken lock
   assert os.path.exists(workdir / "results.json")
   assert f"pid {os.getpid()}" in open(workdir / ".lock").read()
 
@@ -171,3 +189,29 @@ def test_a_diverged_run_writes_no_bare_nan(tmp_path):
       if name.endswith((".json", ".jsonl")) and "checkpoints" not in root:
         text = open(os.path.join(root, name)).read()
         assert "NaN" not in text and "Infinity" not in text, name
+
+
+def test_load_run_round_trips_params_and_results(run_copy):
+  import jax
+
+  import icl
+  from icl import evaluators, rng
+  tmp_path = run_copy
+  loaded = icl.load_run(str(tmp_path))
+  step, params = checkpoint.load_params(str(tmp_path))
+  assert loaded.step == step == 20
+  jax.tree.map(np.testing.assert_array_equal, loaded.params, params)
+  assert loaded.task.num_tasks == 16 and loaded.run.evals == ("regression",)
+  # The reopened model reproduces the run's own results.
+  evals = evaluators.build(loaded.run.evals, loaded.model, loaded.task,
+                           loaded.config.eval,
+                           rng.stream(loaded.run.seed, "eval"))
+  got = rundir.summary({n: e(loaded.params) for n, e in evals.items()})
+  want = loaded.results["summary"]
+  assert set(got) == set(want)
+  np.testing.assert_allclose([got[k] for k in sorted(want)],
+                             [want[k] for k in sorted(want)], rtol=1e-4)
+  # Read-only: a damaged latest step is skipped, not moved.
+  _truncate(tmp_path, 20)
+  assert icl.load_run(str(tmp_path)).step == 10
+  assert not os.path.exists(tmp_path / "damaged_checkpoints")

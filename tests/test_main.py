@@ -21,6 +21,8 @@ def test_cli_trains_and_prints_the_table(tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
   assert "step 4/4" in out.stdout
   assert "| pretrain |" in out.stdout and "| true |" in out.stdout
+  assert f"results: {tmp_path}/results.json, {tmp_path}/results.md; " \
+      "plots: error_vs_position.png" in out.stdout
   for name in ("config.json", "metrics.jsonl", "results.json"):
     assert os.path.exists(tmp_path / name)
   assert json.load(open(tmp_path / "config.json"))["model"]["num_layers"] == 1

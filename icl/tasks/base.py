@@ -68,6 +68,11 @@ class Task(abc.ABC):
   # -- declared facts -------------------------------------------------------
 
   @property
+  def title(self) -> str:
+    """What the task is, for plot titles and reports."""
+    return type(self).__name__.removesuffix("Task").lower()
+
+  @property
   def input_dim(self) -> int:
     return 0
 

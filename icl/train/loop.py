@@ -121,6 +121,8 @@ def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
              for name, e in member_evals.items()}
             for k, member_evals in enumerate(evals)]
 
+  loss_label = (f"loss (mean of {len(run.members)} members)" if run.stacked
+                else "loss")
   progress = Progress(total)
   progress.start(start)
   pending = None  # (step, metrics) of the dispatched-but-unread step
@@ -138,7 +140,7 @@ def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
           log.write({"step": step, **{f"train/{name}": float(v[k])
                                       for name, v in values.items()}})
         if talk:
-          progress.report(step, loss=float(np.mean(values["loss"])))
+          progress.report(step, **{loss_label: float(np.mean(values["loss"]))})
       if at(run.train.eval_every):
         results = evaluate()
         files.log_eval(step, results)
@@ -156,17 +158,16 @@ def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
 
   if results is None:  # the run was already complete: nothing was logged
     results = evaluate()
-  files.write_results(total, results, title=_title(run.config))
+  files.write_results(total, results,
+                      title=f"{run.task.title}; encoding: "
+                      f"{run.model.positional}")
   if talk:
     for k, (member, member_results) in enumerate(zip(run.members, results)):
       if run.stacked:
         print(f"member {k} ({member.describe()}):")
       print(rundir.table(member_results), flush=True)
+    print(files.describe(), flush=True)
   return results
-
-
-def _title(config) -> str:
-  return f"{config.task.name}, {config.model.positional}"
 
 
 def _check_finite(step: int, metrics: dict, ckpt: checkpoint.Checkpointer

@@ -136,6 +136,15 @@ class RunDir:
     self.logs = [JsonlWriter(os.path.join(d, "metrics.jsonl"),
                              enabled=writer) for d in self.dirs]
 
+  def describe(self) -> str:
+    """Where the results went, for the line a run ends with."""
+    d = self.dirs[0] if len(self.dirs) == 1 else os.path.join(
+        self.workdir, "member_*")
+    plots = sorted(f for f in os.listdir(self.dirs[0]) if f.endswith(".png"))
+    return (f"results: {os.path.join(d, 'results.json')}, "
+            f"{os.path.join(d, 'results.md')}"
+            + (f"; plots: {', '.join(plots)}" if plots else ""))
+
   def write_configs(self) -> None:
     if not self.writer:
       return

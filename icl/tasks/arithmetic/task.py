@@ -72,6 +72,10 @@ class ArithmeticTask(Task):
   default_evals = ("arithmetic",)
 
   @property
+  def title(self) -> str:
+    return f"{self.op} ({self.format})"
+
+  @property
   def position_ids(self) -> str:
     """Digit ids under the abacus and coupled schemes (what the Abacus
     encoding reads), token positions otherwise."""

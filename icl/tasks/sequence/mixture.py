@@ -142,6 +142,10 @@ class MixtureTask(SequenceTask):
                     f"{sizes})")
 
   @property
+  def title(self) -> str:
+    return " + ".join(self.names)
+
+  @property
   def shared_symbols(self) -> int:
     return self.components[0].num_symbols
 
