@@ -82,8 +82,13 @@ def run_sweep(preset, arms, workdir, steps=None, positional=None, seed=0,
               verbose=True):
   """Trains and probes every arm; returns {arm: {'results', 'probe'}}."""
   plans = {a: arm_config(preset, a, steps, positional, seed) for a in arms}
-  # Every bad arm fails before any training.
-  runs = {a: schema.validate(c) for a, c in plans.items()}
+  # Every bad arm fails before any training, named.
+  runs = {}
+  for arm, config in plans.items():
+    try:
+      runs[arm] = schema.validate(config)
+    except ConfigError as e:
+      raise ConfigError(f"arm {arm}: {e}") from None
   out = {}
   for arm, config in plans.items():
     start = time.time()

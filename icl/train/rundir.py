@@ -97,7 +97,9 @@ class Lock:
       fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
       self.file.seek(0)
-      holder = self.file.read().strip() or "another process"
+      lines = self.file.read().split("\n")
+      holder = next((l.strip() for l in reversed(lines) if l.strip()),
+                    "another process")
       self.file.close()
       raise ConfigError(f"workdir {workdir!r} is in use by {holder} (lock "
                         f"{self.path}); wait for it or use another "
