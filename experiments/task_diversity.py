@@ -31,7 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from configs import regression  # noqa: E402
-from icl import metrics, train  # noqa: E402
+from icl import metrics, schema, train  # noqa: E402
 from icl.errors import ConfigError  # noqa: E402
 
 # Each preset trains configs/regression.py's preset of the same name for
@@ -132,12 +132,17 @@ def run_sweep(configs: dict[int, ml_collections.ConfigDict], workdir: str,
                                        os.path.join(workdir, "ensemble"))
     print(f"ensemble done in {time.time() - start:.0f}s", flush=True)
     return {m: r["regression"].summary() for m, r in zip(configs, results)}
-  rows = {}
+  runs = {}  # every arm is checked once, before any trains
   for m, config in configs.items():
+    try:
+      runs[m] = schema.validate(config)
+    except ConfigError as e:
+      raise ConfigError(f"arm M = {label(m)}: {e}") from None
+  rows = {}
+  for m, run in runs.items():
     print(f"=== M = {label(m)} ===", flush=True)
     start = time.time()
-    results = train.train_and_evaluate(config,
-                                       os.path.join(workdir, f"M{m}"))
+    results = train.train_and_evaluate(run, os.path.join(workdir, f"M{m}"))
     rows[m] = results["regression"].summary()
     print(f"M = {label(m)} done in {time.time() - start:.0f}s", flush=True)
   return rows

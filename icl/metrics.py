@@ -1,4 +1,5 @@
-"""Run outputs: metrics.jsonl, the progress line, and result tables."""
+"""Run outputs: metrics.jsonl and TensorBoard event files, the progress
+line, and result tables."""
 
 from __future__ import annotations
 
@@ -41,6 +42,67 @@ class JsonlWriter:
     with open(tmp, "w") as f:
       f.writelines(kept)
     os.replace(tmp, self.path)
+
+
+class MetricLog:
+  """Each record to ``metrics.jsonl`` and, as scalars, to TensorBoard event
+  files under ``tensorboard/`` (written by tensorboardX: no TensorFlow).
+
+  ``truncate_after(step)`` opens the event files with TensorBoard's purge
+  step, so a resumed run's repeated steps replace the old ones there too.
+  Non-finite values are left out of the event files (``null`` in JSON).
+  """
+
+  def __init__(self, directory: str, enabled: bool = True):
+    self.jsonl = JsonlWriter(os.path.join(directory, "metrics.jsonl"),
+                             enabled)
+    self.events_dir = os.path.join(directory, "tensorboard")
+    self.enabled = enabled
+    self._events = None
+
+  def truncate_after(self, step: int) -> None:
+    self.jsonl.truncate_after(step)
+    if self.enabled:
+      from tensorboardX import SummaryWriter  # only runs that write pay
+      self.close()
+      self._events = SummaryWriter(self.events_dir,
+                                   purge_step=step + 1 if step else None)
+
+  def write(self, record: dict[str, Any]) -> None:
+    self.jsonl.write(record)
+    if self._events is None:
+      return
+    for name, value in record.items():
+      if (name != "step" and isinstance(value, (int, float))
+          and math.isfinite(value)):
+        self._events.add_scalar(name, value, record["step"])
+
+  def close(self) -> None:
+    if self._events is not None:
+      self._events.close()
+      self._events = None
+
+
+def read_events(directory: str) -> list[tuple[int, str, float]]:
+  """(step, tag, value) of every scalar in the TensorBoard event files of
+  ``directory``, in file and write order; reads the TFRecord framing
+  directly, so no TensorFlow is needed."""
+  import glob
+  import struct
+
+  from tensorboardX.proto import event_pb2
+  out = []
+  for path in sorted(glob.glob(os.path.join(directory, "events.out.*"))):
+    data = open(path, "rb").read()
+    i = 0
+    while i + 12 <= len(data):
+      (n,) = struct.unpack("<Q", data[i:i + 8])  # length, then its CRC
+      event = event_pb2.Event()
+      event.ParseFromString(data[i + 12:i + 12 + n])
+      i += 12 + n + 4  # the data, then its CRC
+      out += [(event.step, v.tag, v.simple_value)
+              for v in event.summary.value]
+  return out
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:

@@ -144,3 +144,19 @@ def test_a_run_written_before_config_evals_existed_still_resumes(tmp_path):
   changed = dict(config, evals=["regression"])
   with pytest.raises(ValueError, match=r"evals: None -> \['regression'\]"):
     rundir.check_same_run(str(tmp_path), changed)
+
+
+def test_metrics_are_tensorboard_event_files_too(tmp_path):
+  # Read back from the event files themselves, with no TensorFlow.
+  train.train_and_evaluate(tiny_config(), str(tmp_path), verbose=False)
+  events = metrics.read_events(str(tmp_path / "tensorboard"))
+  jsonl = metrics.read_jsonl(str(tmp_path / "metrics.jsonl"))
+  losses = [(r["step"], r["train/loss"]) for r in jsonl if "train/loss" in r]
+  got = [(s, v) for s, tag, v in events if tag == "train/loss"]
+  assert [s for s, _ in got] == [s for s, _ in losses] == [5, 10, 15, 20]
+  np.testing.assert_allclose([v for _, v in got], [v for _, v in losses],
+                             rtol=1e-6)
+  evals = {(s, tag) for s, tag, _ in events if tag.startswith("eval/")}
+  assert (20, "eval/regression/true/error/model") in evals
+  import sys
+  assert "tensorflow" not in sys.modules

@@ -58,13 +58,15 @@ def train_and_evaluate(config, workdir: str, verbose: bool = True,
       lock = rundir.Lock(workdir)
     ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
                                    run.train.keep_checkpoints)
+    files = rundir.RunDir(workdir, run, writer)
     try:
-      files = rundir.RunDir(workdir, run, writer)
       with program.context():
         results = _loop(run, config_dict, workdir, program, files, ckpt,
                         verbose)
     finally:
       ckpt.close()
+      for log in files.logs:
+        log.close()
   finally:
     if lock is not None:
       lock.release()

@@ -2,6 +2,7 @@
 
     workdir/
       config.json  metrics.jsonl  results.json  results.md  <plots>.png
+      tensorboard/                       (the metrics as TensorBoard scalars)
       checkpoints/                       (icl.checkpoint)
       member_{k}/ ...                    (an ensemble: one per member, with
                                           what its own run would write)
@@ -24,7 +25,7 @@ import os
 import socket
 
 from icl.errors import ConfigError
-from icl.metrics import JsonlWriter, dumps
+from icl.metrics import MetricLog, dumps
 
 # Fields a resumed run may change: how long it runs, how often it reports,
 # and the mesh it runs on (checkpoints restore onto any mesh).
@@ -135,8 +136,7 @@ class RunDir:
     self.dirs = ([os.path.join(workdir, f"member_{k}")
                   for k in range(len(run.members))] if run.stacked
                  else [workdir])
-    self.logs = [JsonlWriter(os.path.join(d, "metrics.jsonl"),
-                             enabled=writer) for d in self.dirs]
+    self.logs = [MetricLog(d, enabled=writer) for d in self.dirs]
 
   def describe(self) -> str:
     """Where the results went, for the line a run ends with."""
