@@ -29,7 +29,6 @@ import os
 from configs import arithmetic as arithmetic_config
 from icl import schema, train
 from icl.evaluators import arithmetic as evaluate_arithmetic
-from icl.errors import ConfigError
 from icl.metrics import markdown_table
 
 ARMS = {
@@ -94,12 +93,7 @@ def run_sweep(preset: str, workdir: str, arms=tuple(ARMS),
               verbose: bool = True) -> dict:
   configs_by_arm = {a: arm_config(preset, a, steps, seed) for a in arms}
   # Every bad arm fails before any training, and each is validated once.
-  runs = {}
-  for arm, config in configs_by_arm.items():
-    try:
-      runs[arm] = schema.validate(config)
-    except ConfigError as e:
-      raise ConfigError(f"arm {arm}: {e}") from None
+  runs = schema.validate_arms(configs_by_arm, str)
   results = {}
   for arm, run in runs.items():
     if verbose:

@@ -28,7 +28,6 @@ import numpy as np
 
 from configs import arithmetic as arithmetic_config
 from icl import schema, train
-from icl.errors import ConfigError
 from icl.metrics import markdown_table
 
 SIZES = (1000, 2000, 4000, 10000)
@@ -76,12 +75,7 @@ def run_sweep(preset: str, workdir: str, formats=FORMATS,
   arms = {(p, f): arm_config(preset, f, p, sizes, seeds, steps)
           for p in protocols for f in formats}
   # Every arm is checked once, before any trains.
-  runs = {}
-  for (protocol, fmt), config in arms.items():
-    try:
-      runs[protocol, fmt] = schema.validate(config)
-    except ConfigError as e:
-      raise ConfigError(f"arm {protocol}/{fmt}: {e}") from None
+  runs = schema.validate_arms(arms, lambda key: "/".join(key))
   accuracy = {}
   dataset = None
   for (protocol, fmt), config in arms.items():

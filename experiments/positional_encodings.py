@@ -76,12 +76,7 @@ def run_sweep(preset, tasks, arms, workdir, steps=None, verbose=True):
   plans = {(t, a): arm_config(preset, t, a, steps) for t in tasks
            for a in arms}
   # Every bad arm fails before any training, and each is validated once.
-  runs = {}
-  for (task, arm), config in plans.items():
-    try:
-      runs[task, arm] = schema.validate(config)
-    except ConfigError as e:
-      raise ConfigError(f"arm {task}/{arm}: {e}") from None
+  runs = schema.validate_arms(plans, lambda key: "/".join(key))
   out = {}
   for (task, arm), run in runs.items():
     start = time.time()

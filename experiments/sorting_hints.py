@@ -83,12 +83,7 @@ def run_sweep(preset, arms, workdir, steps=None, positional=None, seed=0,
   """Trains and probes every arm; returns {arm: {'results', 'probe'}}."""
   plans = {a: arm_config(preset, a, steps, positional, seed) for a in arms}
   # Every bad arm fails before any training, named.
-  runs = {}
-  for arm, config in plans.items():
-    try:
-      runs[arm] = schema.validate(config)
-    except ConfigError as e:
-      raise ConfigError(f"arm {arm}: {e}") from None
+  runs = schema.validate_arms(plans, str)
   out = {}
   for arm, config in plans.items():
     start = time.time()

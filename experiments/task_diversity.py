@@ -132,12 +132,7 @@ def run_sweep(configs: dict[int, ml_collections.ConfigDict], workdir: str,
                                        os.path.join(workdir, "ensemble"))
     print(f"ensemble done in {time.time() - start:.0f}s", flush=True)
     return {m: r["regression"].summary() for m, r in zip(configs, results)}
-  runs = {}  # every arm is checked once, before any trains
-  for m, config in configs.items():
-    try:
-      runs[m] = schema.validate(config)
-    except ConfigError as e:
-      raise ConfigError(f"arm M = {label(m)}: {e}") from None
+  runs = schema.validate_arms(configs, lambda m: f"M = {label(m)}")
   rows = {}
   for m, run in runs.items():
     print(f"=== M = {label(m)} ===", flush=True)

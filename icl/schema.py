@@ -107,6 +107,19 @@ def validate(config, num_devices: int | None = None) -> Run:
              eval_positions=eval_positions)
 
 
+def validate_arms(configs: dict, name=str) -> dict:
+  """``{arm: Run}`` for a sweep's ``{arm: config}``, every arm checked
+  before any trains; a bad one raises ConfigError prefixed with
+  ``arm {name(arm)}``."""
+  runs = {}
+  for arm, config in configs.items():
+    try:
+      runs[arm] = validate(config)
+    except ConfigError as e:
+      raise ConfigError(f"arm {name(arm)}: {e}") from None
+  return runs
+
+
 def check_positions(model: ModelConfig, task, config, evals) -> None:
   """Randomized positions and position-table coverage, from the facts the
   task and the encoding declare."""
