@@ -6,13 +6,23 @@ Every config file defines ``get_config("PRESET[,CHOICE]")``: PRESET is
 ``cpu`` (default, minutes on 2 cores) or ``paper``; ``parse_arg`` reads it.
 """
 
+import os
+
 import ml_collections
 
 from icl import models, optimizers, schema, sharding
 from icl import tasks as tasks_lib
 from icl import members
+from icl.errors import ConfigError
 
 PRESETS = ("cpu", "paper")
+
+
+def path(name: str) -> str:
+  """The installed file of preset module ``name`` (e.g. ``"regression"``),
+  for a ``--config`` default that works from any directory."""
+  return os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                      f"{name}.py")
 
 
 def parse_arg(arg: str | None, file: str, what: str | None = None,
@@ -21,13 +31,13 @@ def parse_arg(arg: str | None, file: str, what: str | None = None,
   preset, _, choice = (arg or "cpu").partition(",")
   choice = choice or default
   if preset not in PRESETS:
-    raise ValueError(f"{file} preset must be one of {PRESETS}, got "
+    raise ConfigError(f"{file} preset must be one of {PRESETS}, got "
                      f"{preset!r}")
   if what is None and choice:
-    raise ValueError(f"{file} takes no choice after the preset, got "
+    raise ConfigError(f"{file} takes no choice after the preset, got "
                      f"{choice!r}")
   if what is not None and choices and choice not in choices:
-    raise ValueError(f"{file} {what} must be one of {sorted(choices)}, got "
+    raise ConfigError(f"{file} {what} must be one of {sorted(choices)}, got "
                      f"{choice!r}")
   return preset, choice
 

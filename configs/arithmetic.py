@@ -26,9 +26,10 @@ its name, version and SHA-256. ``task.num_train`` trains on the first N
 
 import ml_collections
 
-from configs import PRESETS, parse_arg
-from configs.sequences import token_config
+from icl.configs import PRESETS, parse_arg
+from icl.configs.sequences import token_config
 from icl import evaluators
+from icl.errors import ConfigError
 from icl.tasks.arithmetic import ArithmeticTask, formats
 
 __all__ = ["PRESETS", "get_config"]
@@ -40,7 +41,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   try:
     formats.parse_parts(fmt)
   except ValueError as e:
-    raise ValueError(f"configs/arithmetic.py format {fmt!r}: {e}") from None
+    raise ConfigError(f"configs/arithmetic.py format {fmt!r}: {e}") from None
   # Defaults (ArithmeticTask): 1..3-digit addition balanced by carries
   # (Lee et al.), 1000 training and 1000 disjoint test problems.
   c = token_config(preset, ArithmeticTask.section("arithmetic", format=fmt),

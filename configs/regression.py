@@ -16,7 +16,7 @@ Presets (the ``:arg``): ``cpu`` (default; 4 layers x 64, about 7 minutes on
 
 import ml_collections
 
-from configs import PRESETS, parse_arg, run_config
+from icl.configs import PRESETS, parse_arg, run_config
 from icl import evaluators, models, optimizers, schema
 from icl.tasks.regression import RegressionTask
 

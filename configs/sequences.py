@@ -23,7 +23,7 @@ from KV-cache greedy decoding.
 
 import ml_collections
 
-from configs import PRESETS, parse_arg, run_config
+from icl.configs import PRESETS, parse_arg, run_config
 from icl import evaluators, models, optimizers, schema, tasks
 
 __all__ = ["PRESETS", "TASKS", "get_config", "token_config"]

@@ -22,8 +22,8 @@ match beside the teacher-forced one.
 
 import ml_collections
 
-from configs import PRESETS, parse_arg
-from configs.sequences import token_config
+from icl.configs import PRESETS, parse_arg
+from icl.configs.sequences import token_config
 from icl import evaluators
 from icl.tasks.sequence import MixtureTask
 

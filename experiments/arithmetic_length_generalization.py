@@ -16,7 +16,7 @@ sequence. Test: a disjoint split over the 1..2k grid, exact match of greedy
 decoding per cell. Writes report.md, results.json and accuracy_grid.png
 (one heat map per arm, the training square outlined) into --workdir.
 
-    python -m experiments.arithmetic_length_generalization --preset=cpu \\
+    python -m icl.experiments.arithmetic_length_generalization --preset=cpu \\
         --workdir=runs/arith_lg
 """
 
@@ -26,8 +26,8 @@ import json
 import os
 
 
-from configs import arithmetic as arithmetic_config
-from icl import schema, train
+from icl.configs import arithmetic as arithmetic_config
+from icl import cli, schema, train
 from icl.evaluators import arithmetic as evaluate_arithmetic
 from icl.metrics import markdown_table
 
@@ -160,7 +160,7 @@ def write_outputs(results: dict, configs_by_arm: dict, preset: str,
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from absl import flags
   _PRESET = flags.DEFINE_enum("preset", "cpu", list(PRESETS), "Scale.")
   _WORKDIR = flags.DEFINE_string("workdir", "runs/arith_length_gen",
                                  "Where runs and the report go.")
@@ -170,14 +170,11 @@ if __name__ == "__main__":
 
   def main(argv):
     del argv
-    from absl import logging
-    logging.set_verbosity(logging.WARNING)
     unknown = set(_ARMS.value) - set(ARMS)
     if unknown:
-      raise app.UsageError(f"--arms must be among {list(ARMS)}, got "
-                           f"{sorted(unknown)}")
+      cli.fail(f"--arms must be among {list(ARMS)}, got {sorted(unknown)}")
     run_sweep(_PRESET.value, _WORKDIR.value, tuple(_ARMS.value),
               _STEPS.value, _SEED.value)
     print(open(os.path.join(_WORKDIR.value, "report.md")).read())
 
-  app.run(main)
+  cli.run(main)

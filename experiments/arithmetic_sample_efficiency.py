@@ -15,7 +15,7 @@ training sets (the first N problems of one 10,000-problem split) and one
 disjoint test split. Writes report.md (our accuracy beside the paper's),
 results.json and accuracy_vs_examples.png into --workdir.
 
-    python -m experiments.arithmetic_sample_efficiency --preset=cpu \\
+    python -m icl.experiments.arithmetic_sample_efficiency --preset=cpu \\
         --workdir=runs/arith_se
 """
 
@@ -26,8 +26,8 @@ import os
 
 import numpy as np
 
-from configs import arithmetic as arithmetic_config
-from icl import schema, train
+from icl.configs import arithmetic as arithmetic_config
+from icl import cli, schema, train
 from icl.metrics import markdown_table
 
 SIZES = (1000, 2000, 4000, 10000)
@@ -179,7 +179,7 @@ def plot(results: dict, path: str) -> None:
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from absl import flags
   _PRESET = flags.DEFINE_enum("preset", "cpu", ["cpu", "paper"], "Scale.")
   _WORKDIR = flags.DEFINE_string("workdir", "runs/arith_sample_efficiency",
                                  "Where runs and the report go.")
@@ -191,11 +191,9 @@ if __name__ == "__main__":
 
   def main(argv):
     del argv
-    from absl import logging
-    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     run_sweep(_PRESET.value, _WORKDIR.value, tuple(_FORMATS.value),
               tuple(_PROTOCOLS.value), SIZES,
               tuple(int(s) for s in _SEEDS.value), _STEPS.value)
     print(open(os.path.join(_WORKDIR.value, "report.md")).read())
 
-  app.run(main)
+  cli.run(main)

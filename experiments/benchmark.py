@@ -1,8 +1,8 @@
 """Training-step throughput for a config, against the measured matmul peak.
 
-    python -m experiments.benchmark                       # paper-size regression
-    python -m experiments.benchmark --config=configs/regression.py:cpu
-    python -m experiments.benchmark --part=ensemble --ensemble_sizes=1,4,16
+    python -m icl.experiments.benchmark                       # paper-size regression
+    python -m icl.experiments.benchmark --config=configs/regression.py:cpu
+    python -m icl.experiments.benchmark --part=ensemble --ensemble_sizes=1,4,16
 
 Prints steps/s, tokens/s, model FLOP/s and their fraction of the float32
 matmul peak measured in the same process, and the share of step time spent
@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import time
 
-from absl import app, flags
+from absl import flags
 import jax
 import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
 
-from icl import metrics, rng, schema, sharding
+from icl import cli, configs, metrics, rng, schema, sharding
 from icl.train import program as step
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", "configs/regression.py:paper", "Config to benchmark.")
+    "config", f"{configs.path('regression')}:paper", "Config to benchmark.")
 _ENSEMBLE_CONFIG = config_flags.DEFINE_config_file(
-    "ensemble_config", "configs/regression.py:cpu",
+    "ensemble_config", f"{configs.path('regression')}:cpu",
     "Member config for the ensemble comparison (the small 4 x 64 model).")
 _ENSEMBLE_SIZES = flags.DEFINE_list("ensemble_sizes", ["1", "4", "16"],
                                     "Ensemble sizes K to compare.")
@@ -200,4 +200,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

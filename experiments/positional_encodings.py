@@ -4,9 +4,9 @@ Trains one model per (task, encoding) on problem lengths 1..20 and tests
 every length up to 40. The table gives exact match averaged over the unseen
 lengths 21..40 (Kazemnejad et al.'s split), beside the paper's numbers.
 
-    python -m experiments.positional_encodings --preset=cpu --workdir=runs/pe
-    python -m experiments.positional_encodings --preset=paper --workdir=runs/pe_paper
-    python -m experiments.positional_encodings --encodings=none,rope \
+    python -m icl.experiments.positional_encodings --preset=cpu --workdir=runs/pe
+    python -m icl.experiments.positional_encodings --preset=paper --workdir=runs/pe_paper
+    python -m icl.experiments.positional_encodings --encodings=none,rope \
         --tasks=copy --steps=500 --workdir=runs/pe_quick
 
 Each run trains in ``WORKDIR/{task}/{arm}`` (resumable: a finished run only
@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags
 
-from configs import sequences
-from icl import metrics, schema, train
+from icl.configs import sequences
+from icl import cli, metrics, schema, train
 from icl.evaluators import lengths as evaluate_lengths
 from icl.errors import ConfigError
 from icl.models import positional
@@ -146,11 +145,7 @@ def _define_flags():
 def main(argv):
   del argv
   f = flags.FLAGS
-  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-  try:
-    results = run_sweep(f.preset, f.tasks, f.encodings, f.workdir, f.steps)
-  except ValueError as e:  # ConfigError, or a bad preset or task name
-    sys.exit(f"error: {e}")  # one line, no usage text
+  results = run_sweep(f.preset, f.tasks, f.encodings, f.workdir, f.steps)
   steps = arm_config(f.preset, f.tasks[0], f.encodings[0], f.steps).train.steps
   print(write_outputs(results, f.workdir,
                       title=f"{f.preset} preset, {steps} steps"))
@@ -158,4 +153,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

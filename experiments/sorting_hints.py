@@ -8,11 +8,11 @@ reports exact match and per-token accuracy on sorting at lengths 20, 30, 50,
 length 100, and probes where each head's attention peaks at every output
 step (``icl/probing/successor.py``).
 
-    python -m experiments.sorting_hints --preset=cpu --workdir=runs/sort_cpu
-    python -m experiments.sorting_hints --preset=paper --workdir=runs/sort_paper
-    python -m experiments.sorting_hints --arms=none,successor \
+    python -m icl.experiments.sorting_hints --preset=cpu --workdir=runs/sort_cpu
+    python -m icl.experiments.sorting_hints --preset=paper --workdir=runs/sort_paper
+    python -m icl.experiments.sorting_hints --arms=none,successor \
         --steps=500 --workdir=runs/sort_quick
-    python -m experiments.sorting_hints --arms=none,successor+temperature \
+    python -m icl.experiments.sorting_hints --arms=none,successor+temperature \
         --positional=alibi --seed=1 --workdir=runs/sort_alibi
 
 Arms are hint names (none, successor, predecessor, count, parity, fill),
@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags
 
-from configs import sorting
-from icl import checkpoint, metrics, models, rng, schema, train
+from icl.configs import sorting
+from icl import checkpoint, cli, metrics, models, rng, schema, train
 from icl.evaluators import lengths as evaluate_lengths
 from icl.errors import ConfigError
 from icl.tasks.sorting import successor
@@ -184,16 +183,11 @@ def _define_flags():
 def main(argv):
   del argv
   f = flags.FLAGS
-  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-  try:
-    out = run_sweep(f.preset, f.arms, f.workdir, f.steps, f.positional,
-                    f.seed)
-  except ValueError as e:  # ConfigError, or a bad preset or arm
-    sys.exit(f"error: {e}")  # one line, no usage text
+  out = run_sweep(f.preset, f.arms, f.workdir, f.steps, f.positional, f.seed)
   config = arm_config(f.preset, f.arms[0], f.steps, f.positional, f.seed)
   print(write_outputs(out, f.workdir, f.preset, config))
 
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

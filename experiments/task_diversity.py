@@ -5,8 +5,8 @@ Trains one model per pretraining task diversity M and reports, on the pool
 to ridge and to dMMSE. Small M should track dMMSE and fail on new tasks;
 large M should track ridge.
 
-    python -m experiments.task_diversity --preset=cpu --workdir=runs/task_diversity
-    python -m experiments.task_diversity --preset=paper --workdir=runs/td_paper
+    python -m icl.experiments.task_diversity --preset=cpu --workdir=runs/task_diversity
+    python -m icl.experiments.task_diversity --preset=paper --workdir=runs/td_paper
 
 Each M trains in ``WORKDIR/M{M}`` (resumable). With ``--ensemble`` the whole
 sweep trains as one vmapped program in ``WORKDIR/ensemble`` (one member per M,
@@ -14,7 +14,7 @@ sweep trains as one vmapped program in ``WORKDIR/ensemble`` (one member per M,
 its results match the separate runs to float32 rounding. The sweep writes
 ``WORKDIR/results.json``, ``WORKDIR/table.md`` and ``WORKDIR/task_diversity.png``.
 
-    python -m experiments.task_diversity --preset=cpu --ensemble --workdir=runs/td_ens
+    python -m icl.experiments.task_diversity --preset=cpu --ensemble --workdir=runs/td_ens
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ import json
 import os
 import time
 
-from absl import app, flags, logging
+from absl import flags
 import matplotlib
 import ml_collections
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from configs import regression  # noqa: E402
-from icl import metrics, schema, train  # noqa: E402
+from icl.configs import regression  # noqa: E402
+from icl import cli, metrics, schema, train  # noqa: E402
 from icl.errors import ConfigError  # noqa: E402
 
 # Each preset trains configs/regression.py's preset of the same name for
@@ -156,16 +156,11 @@ def write_outputs(rows: dict[int, dict], workdir: str) -> str:
 def main(argv):
   del argv
   if not _WORKDIR.value:
-    raise app.UsageError("--workdir is required")
-  logging.set_verbosity(logging.WARNING)
-  os.makedirs(_WORKDIR.value, exist_ok=True)
+    cli.fail("--workdir is required")
   configs = dict(sweep_configs(_PRESET.value, _NUM_TASKS.value, _STEPS.value))
-  try:
-    rows = run_sweep(configs, _WORKDIR.value, _ENSEMBLE.value)
-  except ConfigError as e:  # bad input: one line, not a traceback
-    raise app.UsageError(str(e)) from None
+  rows = run_sweep(configs, _WORKDIR.value, _ENSEMBLE.value)
   print(write_outputs(rows, _WORKDIR.value))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

@@ -16,9 +16,7 @@ import sys
 import tempfile
 import time
 
-from absl import app
-
-from icl import main as cli
+from icl import cli, main
 from icl.train import loop
 
 
@@ -37,8 +35,7 @@ def run_case(args: list[str]) -> dict:
     sys.argv = ["icl.main", *args]  # config_flags reads its overrides here
     loop.Program = _refuse_to_compile
     try:
-      app.run(cli.main, argv=["icl.main", *args],
-              flags_parser=cli.parse_flags)
+      cli.run(main.main, argv=["icl.main", *args])
       code = 0
     except SystemExit as e:
       if isinstance(e.code, str):

@@ -17,7 +17,7 @@ import sys
 
 import pytest  # noqa: E402
 
-from configs import regression  # noqa: E402
+from icl.configs import regression  # noqa: E402
 
 ONE_DEVICE = jax.devices()[:1]
 

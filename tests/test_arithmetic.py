@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import arithmetic as arithmetic_config
+from icl.configs import arithmetic as arithmetic_config
 from icl import decoding, models, schema, tasks
 from icl.evaluators import arithmetic as evaluate_arithmetic
 from icl.tasks.arithmetic import dataset as datasets

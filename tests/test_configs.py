@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from configs import regression
+from icl.configs import regression
 from icl import schema, train
 from tests.conftest import config_error, tiny_config
 
@@ -121,14 +121,14 @@ SEQUENCE_BAD_VALUES = [
 
 @pytest.mark.parametrize("path,value,message", SEQUENCE_BAD_VALUES)
 def test_sequence_config_errors_name_the_field(path, value, message):
-  from configs import sequences
+  from icl.configs import sequences
   c = sequences.get_config("cpu")
   c.model.positional = "learned"
   assert message in config_error(c, path, value)
 
 
 def test_a_learned_table_must_cover_randomized_positions():
-  from configs import sequences
+  from icl.configs import sequences
   c = sequences.get_config("cpu")
   c.model.update(positional="learned", randomized_positions=256, max_len=128)
   with pytest.raises(ValueError, match="model.max_len must be at least 256 "
@@ -140,7 +140,7 @@ def test_a_learned_table_must_cover_randomized_positions():
 
 
 def test_count_numbers_must_reach_the_longest_test_length():
-  from configs import sequences
+  from icl.configs import sequences
   c = sequences.get_config("cpu,count")
   c.task.max_number = 30
   with pytest.raises(ValueError, match="task.max_number must be at least 39"):

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from configs import sequences
+from icl.configs import sequences
 from icl import checkpoint, decoding, models, tasks, train
 from icl.evaluators import lengths as evaluate_lengths
 from tests.conftest import ONE_DEVICE

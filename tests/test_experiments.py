@@ -6,14 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from experiments import benchmark, task_diversity
+from icl.experiments import benchmark, task_diversity
 from icl import schema
 from icl.errors import ConfigError
 from tests.conftest import ONE_DEVICE, run_module, tiny_config
 
 
 def test_task_diversity_sweep_writes_table_plot_and_results(tmp_path):
-  out = run_module("experiments.task_diversity", "--preset=cpu",
+  out = run_module("icl.experiments.task_diversity", "--preset=cpu",
                    f"--workdir={tmp_path}", "--num_tasks=2,-1", "--steps=3")
   assert out.returncode == 0, out.stderr[-2000:]
   results = json.load(open(tmp_path / "results.json"))
@@ -58,7 +58,7 @@ def test_ensemble_sweep_needs_runs_that_differ_only_in_m():
 
 
 def test_model_flops_count_matches_a_hand_count():
-  from configs import regression
+  from icl.configs import regression
   config = regression.get_config("cpu")
   task, program = benchmark.build(config, ONE_DEVICE)
   state = program.abstract_state
@@ -73,7 +73,7 @@ def test_benchmark_prints_throughput_and_the_ensemble_table():
   tiny = ["--config.model.num_layers=1", "--config.model.d_model=16",
           "--config.train.batch_size=8"]
   out = run_module(
-      "experiments.benchmark", "--config=configs/regression.py:cpu",
+      "icl.experiments.benchmark", "--config=configs/regression.py:cpu",
       "--ensemble_config=configs/regression.py:cpu", "--timed_steps=2",
       "--repeats=1", "--ensemble_sizes=1,2", *tiny,
       *[flag.replace("--config.", "--ensemble_config.") for flag in tiny])
@@ -94,7 +94,7 @@ def test_benchmark_prints_throughput_and_the_ensemble_table():
 
 
 def test_positional_encoding_sweep_writes_the_table(tmp_path):
-  from experiments import positional_encodings as pe
+  from icl.experiments import positional_encodings as pe
   results = pe.run_sweep("cpu", ["copy"], ["none", "rope+randomized"],
                          str(tmp_path), steps=10, verbose=False)
   assert set(results["copy"]) == {"none", "rope+randomized"}
@@ -110,7 +110,7 @@ def test_positional_encoding_sweep_writes_the_table(tmp_path):
 
 
 def test_positional_encoding_sweep_checks_every_arm_first(tmp_path):
-  from experiments import positional_encodings as pe
+  from icl.experiments import positional_encodings as pe
   with pytest.raises(ConfigError, match="unknown variant 'shuffled'"):
     pe.run_sweep("cpu", ["copy"], ["none", "rope+shuffled"], str(tmp_path))
   assert not os.listdir(tmp_path)
@@ -128,7 +128,7 @@ def _small_sorting(get_config):
 
 def test_sorting_hints_sweep_writes_report_with_paper_numbers_and_probe(
     tmp_path, monkeypatch):
-  from experiments import sorting_hints as sh
+  from icl.experiments import sorting_hints as sh
   monkeypatch.setattr(sh.sorting, "get_config",
                       _small_sorting(sh.sorting.get_config))
   monkeypatch.setattr(sh, "PROBE_LENGTHS", (4, 12))
@@ -155,7 +155,7 @@ def test_sorting_hints_sweep_writes_report_with_paper_numbers_and_probe(
 
 
 def test_sorting_hints_sweep_checks_every_arm_first(tmp_path):
-  from experiments import sorting_hints as sh
+  from icl.experiments import sorting_hints as sh
   with pytest.raises(ConfigError, match="must be one of"):
     sh.run_sweep("cpu", ["none", "succesor"], str(tmp_path))
   assert not os.listdir(tmp_path)
@@ -170,7 +170,7 @@ def test_sorting_hints_sweep_checks_every_arm_first(tmp_path):
 
 def test_arithmetic_sample_efficiency_writes_table_beside_lee(tmp_path,
                                                              monkeypatch):
-  from experiments import arithmetic_sample_efficiency as se
+  from icl.experiments import arithmetic_sample_efficiency as se
   monkeypatch.setenv("ICL_DATA_DIR", str(tmp_path / "data"))
   results = se.run_sweep("cpu", str(tmp_path / "se"), formats=("plain",
                          "reverse"), protocols=("lee",), sizes=(100, 200),
@@ -191,7 +191,7 @@ def test_arithmetic_sample_efficiency_writes_table_beside_lee(tmp_path,
 
 def test_arithmetic_length_generalization_writes_grids(tmp_path,
                                                        monkeypatch):
-  from experiments import arithmetic_length_generalization as lg
+  from icl.experiments import arithmetic_length_generalization as lg
   monkeypatch.setenv("ICL_DATA_DIR", str(tmp_path / "data"))
   monkeypatch.setitem(lg.PRESETS, "cpu", dict(
       k=2, layers=1, width=16, heads=2, steps=2, batch=8, train_size=500,

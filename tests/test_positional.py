@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import sequences
+from icl.configs import sequences
 from icl import decoding
 from icl.models import Transformer, TransformerConfig, positional
 from tests.conftest import init_params

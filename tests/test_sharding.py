@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from experiments import benchmark
+from icl.experiments import benchmark
 from icl import checkpoint, metrics, sharding, train
 from icl.errors import ConfigError
 from tests.conftest import ONE_DEVICE, tiny_config

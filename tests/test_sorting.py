@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import sorting as sorting_config
+from icl.configs import sorting as sorting_config
 from icl import schema, tasks
 from icl.models import Transformer, TransformerConfig
 from tests.conftest import init_params

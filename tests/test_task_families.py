@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from configs import run_config
+from icl.configs import run_config
 from icl import evaluators, models, schema, tasks, train
 from tests.conftest import ONE_DEVICE
 from tests.toy_family import EVALUATORS, TASKS, ConstantTask
