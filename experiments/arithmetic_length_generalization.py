@@ -100,7 +100,8 @@ def run_sweep(preset: str, workdir: str, arms=tuple(ARMS),
       print(f"== {arm}", flush=True)
     results[arm] = train.train_and_evaluate(
         run, os.path.join(workdir, arm), verbose=verbose)["arithmetic"].data
-  write_outputs(results, configs_by_arm, preset, workdir)
+  write_outputs(results, {a: r.config for a, r in runs.items()}, preset,
+                workdir)
   return results
 
 

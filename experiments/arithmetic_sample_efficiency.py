@@ -78,21 +78,25 @@ def run_sweep(preset: str, workdir: str, formats=FORMATS,
   runs = schema.validate_arms(arms, lambda key: "/".join(key))
   accuracy = {}
   dataset = None
-  for (protocol, fmt), config in arms.items():
+  trained = {"sizes": {}, "seeds": {}}  # in order; smoke mode trains fewer
+  for (protocol, fmt), run in runs.items():
+    config = run.config
     if verbose:
       print(f"== {protocol} / {fmt}", flush=True)
     members = [m["arithmetic"].data for m in train.train_and_evaluate(
-        runs[protocol, fmt], os.path.join(workdir, f"{protocol}_{fmt}"),
+        run, os.path.join(workdir, f"{protocol}_{fmt}"),
         verbose=verbose)]
     dataset = members[0]["dataset"]
     for member, n, seed in zip(members, config.ensemble.num_train,
                                config.ensemble.seed):
       accuracy.setdefault(protocol, {}).setdefault(fmt, {}).setdefault(
           n, {})[seed] = member["exact_match"]
-  results = {"preset": preset, "sizes": list(sizes), "seeds": list(seeds),
+      trained["sizes"][n] = trained["seeds"][seed] = None
+  results = {"preset": preset, "sizes": list(trained["sizes"]),
+             "seeds": list(trained["seeds"]),
              "dataset": dataset, "accuracy": _json_keys(accuracy),
              "paper": _json_keys(PAPER)}
-  write_outputs(results, arms, workdir)
+  write_outputs(results, {arm: r.config for arm, r in runs.items()}, workdir)
   return results
 
 

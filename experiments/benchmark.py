@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
 
-from icl import cli, configs, metrics, rng, schema, sharding
+from icl import cli, configs, metrics, rng, schema, sharding, smoke
 from icl.train import program as step
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -96,6 +96,7 @@ def time_steps(program, steps: int, repeats: int) -> float:
 
 
 def single_report(config, peak: float) -> None:
+  config = schema.validate(config).config  # what runs (smoke mode shrinks)
   task, program = build(config)
   cost = program.step.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
@@ -134,6 +135,7 @@ def single_report(config, peak: float) -> None:
 
 def ensemble_report(config, sizes: list[int], peak: float) -> None:
   """K vmapped models against K sequential single-model runs."""
+  config = schema.validate(config).config  # what runs (smoke mode shrinks)
   task, single = build(config)
   sequential = time_steps(single, _TIMED_STEPS.value, _REPEATS.value)
   flops = step_flops(config, task, single.abstract_state.params)
@@ -184,15 +186,18 @@ def batching_report(k: int, tokens: int, width: int, hidden: int) -> None:
 
 def main(argv):
   del argv
+  sizes = [int(k) for k in _ENSEMBLE_SIZES.value]
+  if smoke.enabled():  # toy models (schema.validate shrinks them), few runs
+    flags.FLAGS.timed_steps, flags.FLAGS.repeats = 2, 1
+    sizes = sizes[:smoke.MAX_ARMS]
   print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()} "
         f"({jax.default_backend()})")
-  peak = matmul_peak()
+  peak = matmul_peak(256 if smoke.enabled() else 2048)
   print(f"matmul peak:        {peak / 1e9:.1f} GFLOP/s (float32, 2048^2)")
   if _PART.value in ("all", "single"):
     single_report(_CONFIG.value, peak)
   if _PART.value in ("all", "ensemble"):
     config = _ENSEMBLE_CONFIG.value
-    sizes = [int(k) for k in _ENSEMBLE_SIZES.value]
     ensemble_report(config, sizes, peak)
     batching_report(max(sizes), config.train.batch_size * 2 *
                     config.task.num_points, config.model.d_model,

@@ -146,7 +146,8 @@ def main(argv):
   del argv
   f = flags.FLAGS
   results = run_sweep(f.preset, f.tasks, f.encodings, f.workdir, f.steps)
-  steps = arm_config(f.preset, f.tasks[0], f.encodings[0], f.steps).train.steps
+  steps = schema.validate(arm_config(f.preset, f.tasks[0], f.encodings[0],
+                                     f.steps)).config.train.steps
   print(write_outputs(results, f.workdir,
                       title=f"{f.preset} preset, {steps} steps"))
 

@@ -84,13 +84,12 @@ def run_sweep(preset, arms, workdir, steps=None, positional=None, seed=0,
   # Every bad arm fails before any training, named.
   runs = schema.validate_arms(plans, str)
   out = {}
-  for arm, config in plans.items():
+  for arm, run in runs.items():
     start = time.time()
     arm_dir = os.path.join(workdir, arm.replace("+", "_"))
-    results = train.train_and_evaluate(runs[arm], arm_dir,
-                                       verbose=False)["lengths"]
+    results = train.train_and_evaluate(run, arm_dir, verbose=False)["lengths"]
     out[arm] = {"results": results.data,
-                "probe": probe(config, runs[arm].task, arm_dir)}
+                "probe": probe(run.config, run.task, arm_dir)}
     if verbose:
       at = dict(zip(results["lengths"], results["exact_match"]))
       print(f"{arm:22s} exact match at " + ", ".join(
@@ -184,7 +183,9 @@ def main(argv):
   del argv
   f = flags.FLAGS
   out = run_sweep(f.preset, f.arms, f.workdir, f.steps, f.positional, f.seed)
-  config = arm_config(f.preset, f.arms[0], f.steps, f.positional, f.seed)
+  # The report states what ran (in smoke mode, the shrunk config).
+  config = schema.validate(arm_config(f.preset, f.arms[0], f.steps,
+                                      f.positional, f.seed)).config
   print(write_outputs(out, f.workdir, f.preset, config))
 
 

@@ -14,6 +14,7 @@ import sys
 from typing import NoReturn
 
 from absl import app, flags, logging
+import jax
 
 from icl import checkpoint
 from icl.errors import ConfigError
@@ -28,10 +29,23 @@ def fail(message: str) -> NoReturn:
   sys.exit(f"error: {message}")
 
 
+# XLA programs compiled once are reused by later processes: a resumed run,
+# the next arm of a sweep, or a rerun skips the compile. "" turns it off.
+CACHE_ENV = "ICL_COMPILATION_CACHE"
+DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "icl", "jax")
+
+
+def enable_compilation_cache() -> None:
+  path = os.environ.get(CACHE_ENV, DEFAULT_CACHE)
+  if path:
+    jax.config.update("jax_compilation_cache_dir", path)
+
+
 def run(main, argv=None) -> None:
-  """``app.run(main)`` with :func:`parse_flags` and every
-  :data:`USER_ERRORS` as one line."""
+  """``app.run(main)`` with :func:`parse_flags`, every :data:`USER_ERRORS`
+  as one line, and the persistent compilation cache."""
   def guarded(args):
+    enable_compilation_cache()
     # orbax logs every checkpoint step at INFO; keep the output readable.
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.WARNING)

@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from icl import evaluators, fields, sharding, tasks
+from icl import evaluators, fields, sharding, smoke, tasks
 from icl.data import transforms
 from icl.errors import ConfigError, invalid
 from icl.models.config import ModelConfig
@@ -83,6 +83,8 @@ def validate(config, num_devices: int | None = None) -> Run:
   for section in REQUIRED_SECTIONS:
     if section not in config:
       raise invalid(section, None, "a config section")
+  if smoke.enabled():
+    config = smoke.shrink(config)
   if not fields.is_int(config.get("seed")):
     raise invalid("seed", config.get("seed"), "an int")
   task = tasks.build(config.task)
@@ -110,14 +112,15 @@ def validate(config, num_devices: int | None = None) -> Run:
 def validate_arms(configs: dict, name=str) -> dict:
   """``{arm: Run}`` for a sweep's ``{arm: config}``, every arm checked
   before any trains; a bad one raises ConfigError prefixed with
-  ``arm {name(arm)}``."""
+  ``arm {name(arm)}``. In smoke mode only the first few arms are
+  returned, to train."""
   runs = {}
   for arm, config in configs.items():
     try:
       runs[arm] = validate(config)
     except ConfigError as e:
       raise ConfigError(f"arm {name(arm)}: {e}") from None
-  return runs
+  return smoke.arms(runs)
 
 
 def check_positions(model: ModelConfig, task, config, evals) -> None:

@@ -11,6 +11,8 @@ import jax
 jax.config.update("jax_num_cpu_devices", 8)
 
 import os  # noqa: E402
+import shutil
+import tempfile  # noqa: E402
 import signal
 import subprocess
 import sys
@@ -20,6 +22,26 @@ import pytest  # noqa: E402
 from icl.configs import regression  # noqa: E402
 
 ONE_DEVICE = jax.devices()[:1]
+
+
+def pytest_configure(config):
+  """One compilation cache for the whole session (xdist workers and the
+  subprocesses they start inherit it); a fresh one each session, so a run
+  of the suite never depends on an earlier one."""
+  if "ICL_COMPILATION_CACHE" not in os.environ:
+    os.environ["ICL_COMPILATION_CACHE"] = tempfile.mkdtemp(
+        prefix="icl-test-jax-cache-")
+    # Tiny test programs compile in well under jax's 1 s threshold.
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    config.icl_owned_cache = os.environ["ICL_COMPILATION_CACHE"]
+  jax.config.update("jax_compilation_cache_dir",
+                    os.environ["ICL_COMPILATION_CACHE"])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+
+
+def pytest_unconfigure(config):
+  if getattr(config, "icl_owned_cache", None):
+    shutil.rmtree(config.icl_owned_cache, ignore_errors=True)
 
 
 def tiny_config(**sections):

@@ -1,31 +1,13 @@
-"""The command line: a run, and clear errors for missing or bad flags."""
+"""The command line: clear errors for missing or bad flags (a run through it:
+tests/test_readme.py)."""
 
-import json
 import os
 
 from tests.conftest import run_module
-TINY = ["--config.task.dim=3", "--config.task.num_points=4",
-        "--config.task.num_tasks=4", "--config.model.num_layers=1",
-        "--config.model.d_model=8", "--config.train.steps=4",
-        "--config.train.batch_size=4", "--config.train.log_every=2",
-        "--config.eval.batch_size=8"]
 
 
 def _run(*args):
   return run_module("icl.main", *args)
-
-
-def test_cli_trains_and_prints_the_table(tmp_path):
-  out = _run("--config=configs/regression.py:cpu", f"--workdir={tmp_path}",
-             *TINY)
-  assert out.returncode == 0, out.stderr[-2000:]
-  assert "step 4/4" in out.stdout
-  assert "| pretrain |" in out.stdout and "| true |" in out.stdout
-  assert f"results: {tmp_path}/results.json, {tmp_path}/results.md; " \
-      "plots: error_vs_position.png" in out.stdout
-  for name in ("config.json", "metrics.jsonl", "results.json"):
-    assert os.path.exists(tmp_path / name)
-  assert json.load(open(tmp_path / "config.json"))["model"]["num_layers"] == 1
 
 
 def test_cli_requires_a_workdir():
