@@ -22,12 +22,11 @@ decoding per cell. Writes report.md, results.json and accuracy_grid.png
 
 from __future__ import annotations
 
-import json
 import os
 
 
 from icl.configs import arithmetic as arithmetic_config
-from icl import cli, schema, train
+from icl import cli, files, schema, train
 from icl.evaluators import arithmetic as evaluate_arithmetic
 from icl.metrics import markdown_table
 
@@ -120,14 +119,12 @@ def by_longest_operand(result: dict) -> dict[int, float]:
 
 def write_outputs(results: dict, configs_by_arm: dict, preset: str,
                   workdir: str) -> None:
-  os.makedirs(workdir, exist_ok=True)
   summary = {arm: {"seen": r["exact_match_seen"],
                    "beyond": r["exact_match_beyond"],
                    "by_longest_operand": by_longest_operand(r)}
              for arm, r in results.items()}
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump({"preset": preset, "summary": summary,
-               "arms": {a: r for a, r in results.items()}}, f, indent=2)
+  files.write_json(os.path.join(workdir, "results.json"),
+                   {"preset": preset, "summary": summary, "arms": results})
   config = next(iter(configs_by_arm.values()))
   k = config.task.digits_a[1]
   longest = sorted({m for s in summary.values()
@@ -154,8 +151,7 @@ def write_outputs(results: dict, configs_by_arm: dict, preset: str,
   lines += [f"- {p}" for p in PAPERS]
   for arm, r in results.items():
     lines += ["", f"## {arm}", "", evaluate_arithmetic.table(r)]
-  with open(os.path.join(workdir, "report.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
+  files.write_text(os.path.join(workdir, "report.md"), "\n".join(lines) + "\n")
   evaluate_arithmetic.plot(results, os.path.join(workdir, "accuracy_grid.png"),
                            title=f"addition, trained on 1..{k} digits")
 

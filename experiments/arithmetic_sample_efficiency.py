@@ -21,13 +21,12 @@ results.json and accuracy_vs_examples.png into --workdir.
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
 from icl.configs import arithmetic as arithmetic_config
-from icl import cli, schema, train
+from icl import cli, files, schema, train
 from icl.metrics import markdown_table
 
 SIZES = (1000, 2000, 4000, 10000)
@@ -123,9 +122,7 @@ def summary_table(results: dict, protocol: str) -> str:
 
 
 def write_outputs(results: dict, arms: dict, workdir: str) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  files.write_json(os.path.join(workdir, "results.json"), results)
   config = next(iter(arms.values()))
   lines = [
       "# Sample efficiency of arithmetic formats (Lee et al. 2023)", "",
@@ -148,8 +145,7 @@ def write_outputs(results: dict, arms: dict, workdir: str) -> None:
                  if arm.task.packing == "stream" else ""), "",
               summary_table(results, protocol), ""]
   lines += ["![accuracy against N](accuracy_vs_examples.png)", ""]
-  with open(os.path.join(workdir, "report.md"), "w") as f:
-    f.write("\n".join(lines))
+  files.write_text(os.path.join(workdir, "report.md"), "\n".join(lines))
   plot(results, os.path.join(workdir, "accuracy_vs_examples.png"))
 
 
@@ -178,7 +174,7 @@ def plot(results: dict, path: str) -> None:
   axes[0][0].set_ylabel("exact match (%)")
   axes[0][-1].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  files.save_figure(fig, path)
   plt.close(fig)
 
 

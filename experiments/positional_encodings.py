@@ -20,14 +20,13 @@ Arms are encodings by name, plus variants written ``encoding+randomized``
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 from absl import flags
 
 from icl.configs import sequences
-from icl import cli, metrics, schema, train
+from icl import cli, files, metrics, schema, train
 from icl.evaluators import lengths as evaluate_lengths
 from icl.errors import ConfigError
 from icl.models import positional
@@ -110,19 +109,17 @@ def table(results: dict, metric: str = "exact_match/beyond") -> str:
 
 
 def write_outputs(results: dict, workdir: str, title: str = "") -> str:
-  os.makedirs(workdir, exist_ok=True)
   text = ("Exact match on unseen lengths 21-40 (ours; Kazemnejad et al. 2023 "
           "in parentheses)\n\n" + table(results) +
           "\n\nExact match on the training lengths 1-20\n\n" +
           table(results, "exact_match/seen") + "\n\nPer-token accuracy on "
           "unseen lengths 21-40\n\n" + table(results,
                                              "token_accuracy/beyond") + "\n")
-  with open(os.path.join(workdir, "table.md"), "w") as f:
-    f.write(text)
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump({task: {arm: {"summary": evaluate_lengths.summarize(r), "curves": r}
-                      for arm, r in by_arm.items()}
-               for task, by_arm in results.items()}, f, indent=2)
+  files.write_text(os.path.join(workdir, "table.md"), text)
+  files.write_json(os.path.join(workdir, "results.json"), {
+      task: {arm: {"summary": evaluate_lengths.summarize(r), "curves": r}
+             for arm, r in by_arm.items()}
+      for task, by_arm in results.items()})
   for task, by_arm in results.items():
     evaluate_lengths.plot(
         by_arm, os.path.join(workdir, f"accuracy_vs_length_{task}.png"),

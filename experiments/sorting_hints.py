@@ -26,14 +26,13 @@ probe), ``WORKDIR/results.json`` and ``WORKDIR/accuracy_vs_length.png``.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
 from absl import flags
 
 from icl.configs import sorting
-from icl import checkpoint, cli, metrics, models, rng, schema, train
+from icl import checkpoint, cli, files, metrics, models, rng, schema, train
 from icl.evaluators import lengths as evaluate_lengths
 from icl.errors import ConfigError
 from icl.tasks.sorting import successor
@@ -149,15 +148,13 @@ def report(out: dict, preset: str, config) -> str:
 
 
 def write_outputs(out: dict, workdir: str, preset: str, config) -> str:
-  os.makedirs(workdir, exist_ok=True)
   text = report(out, preset, config)
   for arm, entry in out.items():
     text += f"\n### Probe, arm {arm}\n\n{successor.table(entry['probe'])}\n"
-  with open(os.path.join(workdir, "report.md"), "w") as f:
-    f.write(text)
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump({arm: {"summary": evaluate_lengths.summarize(e["results"]), **e}
-               for arm, e in out.items()}, f, indent=2)
+  files.write_text(os.path.join(workdir, "report.md"), text)
+  files.write_json(os.path.join(workdir, "results.json"), {
+      arm: {"summary": evaluate_lengths.summarize(e["results"]), **e}
+      for arm, e in out.items()})
   evaluate_lengths.plot(
       {arm: e["results"] for arm, e in out.items()},
       os.path.join(workdir, "accuracy_vs_length.png"),

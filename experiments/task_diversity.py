@@ -19,7 +19,6 @@ its results match the separate runs to float32 rounding. The sweep writes
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -31,7 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from icl.configs import regression  # noqa: E402
-from icl import cli, metrics, schema, train  # noqa: E402
+from icl import cli, files, metrics, schema, train  # noqa: E402
 from icl.errors import ConfigError  # noqa: E402
 
 # Each preset trains configs/regression.py's preset of the same name for
@@ -102,7 +101,7 @@ def plot(rows: dict[int, dict], path: str) -> None:
       a.grid(alpha=0.3)
     ax2.set_xlabel("pretraining task diversity M")
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  files.save_figure(fig, path)
   plt.close(fig)
 
 
@@ -144,11 +143,10 @@ def run_sweep(configs: dict[int, ml_collections.ConfigDict], workdir: str,
 
 
 def write_outputs(rows: dict[int, dict], workdir: str) -> str:
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump({label(m): s for m, s in rows.items()}, f, indent=2)
+  files.write_json(os.path.join(workdir, "results.json"),
+                   {label(m): s for m, s in rows.items()})
   text = table(rows)
-  with open(os.path.join(workdir, "table.md"), "w") as f:
-    f.write(text + "\n")
+  files.write_text(os.path.join(workdir, "table.md"), text + "\n")
   plot(rows, os.path.join(workdir, "task_diversity.png"))
   return text
 

@@ -17,8 +17,6 @@ directory), never deleted.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import sys
 from typing import Any, Callable
 
@@ -26,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+
+from icl import files
 
 
 class CheckpointError(RuntimeError):
@@ -56,8 +56,9 @@ def all_finite(tree) -> jax.Array:
 
 class Checkpointer:
 
-  def __init__(self, directory: str, keep: int):
-    self.directory = os.path.abspath(directory)
+  def __init__(self, directory: files.PathLike, keep: int):
+    # orbax takes epath paths, so the directory may be gs://... too.
+    self.directory = files.path(directory).absolute()
     self.keep = keep
     self.manager = ocp.CheckpointManager(
         self.directory,
@@ -110,7 +111,7 @@ class Checkpointer:
   def _written_digest(self, step: int) -> str | None:
     """The digest saved with ``step``; None for checkpoints from before
     digests were written (they get every other check)."""
-    if not os.path.isdir(os.path.join(self.directory, str(step), "digest")):
+    if not (self.directory / str(step) / "digest").is_dir():
       return None
     try:
       return self.manager.restore(step, args=ocp.args.Composite(
@@ -164,14 +165,14 @@ class Checkpointer:
     return restored.state
 
   def _quarantine(self, step: int) -> str:
-    target = os.path.join(os.path.dirname(self.directory),
-                          "damaged_checkpoints", str(step))
-    if os.path.exists(target):
-      target += f".{len(os.listdir(os.path.dirname(target)))}"
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    shutil.move(os.path.join(self.directory, str(step)), target)
+    damaged = self.directory.parent / "damaged_checkpoints"
+    damaged.mkdir(parents=True, exist_ok=True)
+    target = damaged / str(step)
+    if target.exists():
+      target = damaged / f"{step}.{len(list(damaged.iterdir()))}"
+    (self.directory / str(step)).rename(target)
     self.manager.reload()
-    return target
+    return str(target)
 
   def prune(self) -> None:
     """Deletes all but the newest ``keep`` steps (a run killed right after
@@ -186,13 +187,14 @@ class Checkpointer:
     self.manager.close()
 
 
-def load_params(workdir: str, step: int | None = None) -> tuple[int, Any]:
+def load_params(workdir: files.PathLike,
+                step: int | None = None) -> tuple[int, Any]:
   """(step, params) of a run's checkpoint: the latest unless ``step`` given."""
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=1)
+  ckpt = Checkpointer(files.path(workdir) / "checkpoints", keep=1)
   try:
     step = ckpt.latest_step() if step is None else step
     if step is None:
-      raise FileNotFoundError(f"no checkpoint under {workdir!r}")
+      raise FileNotFoundError(f"no checkpoint under {str(workdir)!r}")
     return step, ckpt.restore_raw(step)["params"]
   finally:
     ckpt.close()

@@ -5,43 +5,38 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from typing import Any, Iterable
+
+from icl import files
 
 
 class JsonlWriter:
   """Appends one JSON object per line. ``enabled=False`` (every process but
   0 of a multi-host run) makes it a no-op, so each record is written once."""
 
-  def __init__(self, path: str, enabled: bool = True):
-    self.path = path
+  def __init__(self, path: files.PathLike, enabled: bool = True):
+    self.path = files.path(path)
     self.enabled = enabled
 
   def write(self, record: dict[str, Any]) -> None:
-    if not self.enabled:
-      return
-    with open(self.path, "a") as f:
-      f.write(dumps(record) + "\n")
+    if self.enabled:
+      files.append_text(self.path, files.dumps(record) + "\n")
 
   def truncate_after(self, step: int) -> None:
     """Drops records past ``step``: a resumed run rewrites them exactly."""
-    if not self.enabled or not os.path.exists(self.path):
+    if not self.enabled or not self.path.exists():
       return
     kept = []
-    with open(self.path) as f:
-      for line in f:
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a killed run
-          break
-        if record["step"] <= step:
-          kept.append(line)
-    tmp = f"{self.path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-      f.writelines(kept)
-    os.replace(tmp, self.path)
+    for line in self.path.read_text().splitlines(keepends=True):
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:  # a line cut short by a killed run
+        break
+      if record["step"] <= step:
+        kept.append(line)
+    files.write_text(self.path, "".join(kept))
 
 
 class MetricLog:
@@ -53,10 +48,9 @@ class MetricLog:
   Non-finite values are left out of the event files (``null`` in JSON).
   """
 
-  def __init__(self, directory: str, enabled: bool = True):
-    self.jsonl = JsonlWriter(os.path.join(directory, "metrics.jsonl"),
-                             enabled)
-    self.events_dir = os.path.join(directory, "tensorboard")
+  def __init__(self, directory: files.PathLike, enabled: bool = True):
+    self.jsonl = JsonlWriter(files.path(directory) / "metrics.jsonl", enabled)
+    self.events_dir = str(files.path(directory) / "tensorboard")
     self.enabled = enabled
     self._events = None
 
@@ -83,17 +77,16 @@ class MetricLog:
       self._events = None
 
 
-def read_events(directory: str) -> list[tuple[int, str, float]]:
+def read_events(directory: files.PathLike) -> list[tuple[int, str, float]]:
   """(step, tag, value) of every scalar in the TensorBoard event files of
   ``directory``, in file and write order; reads the TFRecord framing
   directly, so no TensorFlow is needed."""
-  import glob
   import struct
 
   from tensorboardX.proto import event_pb2
   out = []
-  for path in sorted(glob.glob(os.path.join(directory, "events.out.*"))):
-    data = open(path, "rb").read()
+  for path in sorted(files.path(directory).glob("events.out.*")):
+    data = path.read_bytes()
     i = 0
     while i + 12 <= len(data):
       (n,) = struct.unpack("<Q", data[i:i + 8])  # length, then its CRC
@@ -105,9 +98,9 @@ def read_events(directory: str) -> list[tuple[int, str, float]]:
   return out
 
 
-def read_jsonl(path: str) -> list[dict[str, Any]]:
-  with open(path) as f:
-    return [json.loads(line) for line in f]
+def read_jsonl(path: files.PathLike) -> list[dict[str, Any]]:
+  return [json.loads(line)
+          for line in files.path(path).read_text().splitlines()]
 
 
 def format_duration(seconds: float) -> str:
@@ -157,24 +150,3 @@ def markdown_table(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
            "|" + "|".join("---" for _ in header) + "|"]
   lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
   return "\n".join(lines)
-
-
-def to_json(x):
-  """Arrays and numpy scalars as lists and Python numbers, and non-finite
-  numbers as None: strict JSON, which any parser reads. A NaN loss or
-  error is therefore ``null`` in every file a run writes."""
-  if x is None or isinstance(x, (str, bool)):
-    return x
-  if isinstance(x, dict):
-    return {k: to_json(v) for k, v in x.items()}
-  if hasattr(x, "__len__"):
-    return [to_json(v) for v in x]
-  if isinstance(x, int):
-    return x
-  x = float(x)
-  return x if math.isfinite(x) else None
-
-
-def dumps(record, **kwargs) -> str:
-  """Strict JSON of ``record`` (see ``to_json``)."""
-  return json.dumps(to_json(record), allow_nan=False, **kwargs)

@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from icl import evaluators, fields, sharding, smoke, tasks
+from icl import evaluators, fields, files, sharding, smoke, tasks
 from icl.data import transforms
 from icl.errors import ConfigError, invalid
 from icl.models.config import ModelConfig
@@ -156,10 +156,14 @@ def check_positions(model: ModelConfig, task, config, evals) -> None:
 
 def validate_workdir(workdir) -> None:
   """A path this process may write a run directory at (it may not exist
-  yet; missing parents are created)."""
-  if not workdir or not isinstance(workdir, str):
+  yet; missing parents are created). Only a local path can be checked
+  here; an object store (``gs://...``) answers when written to."""
+  if not workdir or not isinstance(workdir, (str, os.PathLike)):
     raise invalid("workdir", workdir,
                   "a non-empty directory path (--workdir=DIR)")
+  workdir = os.fspath(workdir)
+  if not files.is_local(workdir):
+    return
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise invalid("workdir", workdir, "a directory (this path is a file)")
   existing = workdir

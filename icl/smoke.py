@@ -1,7 +1,8 @@
 """Smoke mode: ``ICL_SMOKE=1`` runs any command as written, at toy size.
 
 Every run trains a 1-layer, width-16 model for 2 steps on batches of 8,
-evaluates on batches of 8, and a sweep trains only its first
+evaluates on batches of 8 (and whatever else its task's ``smoke_fields``
+say), and a sweep trains only its first
 :data:`MAX_ARMS` arms (every arm is still validated) and an ensemble its
 first :data:`MAX_ARMS` members. Everything else (task, encoding, eval
 lengths, files written) is the command's own, so a smoke run exercises the
@@ -12,6 +13,8 @@ this way; its numbers mean nothing.
 import os
 
 import ml_collections
+
+from icl import tasks
 
 ENV = "ICL_SMOKE"
 MAX_ARMS = 2
@@ -33,6 +36,9 @@ def shrink(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   for section, values in _SIZES.items():
     if section in small:
       small[section].update(values)
+  task_cls = tasks.REGISTRY.get(small.get("task", {}).get("name"))
+  if task_cls is not None:
+    small.task.update(task_cls.smoke_fields)
   if "batch_size" in small.get("eval", {}):
     small.eval.batch_size = 8
   for name, values in (small.get("ensemble") or {}).items():

@@ -8,10 +8,11 @@ import signal
 import subprocess
 import sys
 
+from etils import epath
 import numpy as np
 import pytest
 
-from icl import checkpoint, metrics, train
+from icl import checkpoint, files, metrics, train
 from icl.errors import ConfigError
 from icl.train import rundir
 from tests.conftest import ONE_DEVICE, tiny_config
@@ -165,7 +166,7 @@ def test_a_sigkilled_holders_lock_is_taken_over(run_copy):
 
 
 def test_output_json_is_strict_with_null_for_non_finite_numbers(tmp_path):
-  text = metrics.dumps({"loss": float("nan"), "curve": [1.0, float("inf")],
+  text = files.dumps({"loss": float("nan"), "curve": [1.0, float("inf")],
                         "ok": np.float32(0.5)})
   assert json.loads(text) == {"loss": None, "curve": [1.0, None], "ok": 0.5}
   assert "NaN" not in text and "Infinity" not in text
@@ -180,11 +181,11 @@ def test_a_diverged_run_writes_no_bare_nan(tmp_path):
                               "log_every": 1, "eval_every": 1})
   config.optimizer.update(learning_rate=1e4, grad_clip_norm=0.0,
                           warmup_fraction=0.0, schedule="constant")
-  with pytest.raises(train.NonFiniteError):
-    train.train_and_evaluate(config, str(tmp_path), verbose=False,
+  with pytest.raises(train.NonFiniteError):  # a workdir given as epath
+    train.train_and_evaluate(config, epath.Path(tmp_path), verbose=False,
                              devices=ONE_DEVICE)
-  for root, _, files in os.walk(tmp_path):
-    for name in files:
+  for root, _, names in os.walk(tmp_path):
+    for name in names:
       if name.endswith((".json", ".jsonl")) and "checkpoints" not in root:
         text = open(os.path.join(root, name)).read()
         assert "NaN" not in text and "Infinity" not in text, name
@@ -196,7 +197,8 @@ def test_load_run_round_trips_params_and_results(run_copy):
   import icl
   from icl import evaluators, rng
   tmp_path = run_copy
-  loaded = icl.load_run(str(tmp_path))
+  # Through etils.epath, the API a gs:// workdir goes through too.
+  loaded = icl.load_run(epath.Path(tmp_path))
   step, params = checkpoint.load_params(str(tmp_path))
   assert loaded.step == step == 20
   jax.tree.map(np.testing.assert_array_equal, loaded.params, params)
@@ -214,3 +216,16 @@ def test_load_run_round_trips_params_and_results(run_copy):
   _truncate(tmp_path, 20)
   assert icl.load_run(str(tmp_path)).step == 10
   assert not os.path.exists(tmp_path / "damaged_checkpoints")
+
+
+def test_files_replace_whole_files_and_append_where_stores_cannot(
+    tmp_path, monkeypatch):
+  target = tmp_path / "sub" / "results.json"
+  files.write_json(target, {"loss": float("nan"), "step": 3})
+  assert files.read_json(target) == {"loss": None, "step": 3}
+  assert os.listdir(tmp_path / "sub") == ["results.json"]  # no temp left
+  log = tmp_path / "metrics.jsonl"
+  files.append_text(log, "a\n")
+  monkeypatch.setattr(files, "is_local", lambda p: False)  # as on gs://
+  files.append_text(log, "b\n")  # rewritten whole: no append there
+  assert log.read_text() == "a\nb\n"

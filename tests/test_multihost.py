@@ -1,7 +1,9 @@
 """Two processes (2 CPU devices each) train one run through
-``jax.distributed``, as two hosts would."""
+``jax.distributed``, as two hosts would, started from the README's
+multi-host command."""
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import jax
 import numpy as np
 
 from icl import metrics, train
+from tests import test_readme
 from tests.conftest import REPO, config_flags, tiny_config
 
 
@@ -17,6 +20,20 @@ def _free_port() -> int:
   with socket.socket() as s:
     s.bind(("localhost", 0))
     return s.getsockname()[1]
+
+
+def _host_command(process_id: int, port: int, workdir) -> list[str]:
+  """The README's command for host ``process_id``, with the coordinator
+  on localhost and the workdir here."""
+  (command,) = test_readme.DISTRIBUTED
+  out = []
+  for arg in shlex.split(command)[1:]:  # "python" dropped
+    name = arg.split("=", 1)[0]
+    out.append({"--coordinator_address": f"{name}=localhost:{port}",
+                "--process_id": f"{name}={process_id}",
+                "--workdir": f"{name}={workdir}"}.get(name, arg))
+  assert f"--process_id={process_id}" in out and "--num_processes=2" in out
+  return out
 
 
 def test_two_hosts_train_like_one_host_with_the_same_devices(tmp_path):
@@ -28,10 +45,8 @@ def test_two_hosts_train_like_one_host_with_the_same_devices(tmp_path):
   for process_id in (0, 1):
     logs.append(open(tmp_path / f"process_{process_id}.log", "w+"))
     procs.append(subprocess.Popen(
-        [sys.executable, "-m", "icl.main", "--distributed",
-         f"--coordinator_address=localhost:{port}", "--num_processes=2",
-         f"--process_id={process_id}", "--config=configs/regression.py",
-         f"--workdir={workdir}", *config_flags(config)],
+        [sys.executable, *_host_command(process_id, port, workdir),
+         *config_flags(config)],
         cwd=REPO, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
   try:
     for proc in procs:

@@ -22,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import decoding, fields
+from icl import decoding, fields, files
 from icl.data.vocab import EOS
-from icl.evaluators.base import DataResult, Evaluator, save_figure
+from icl.evaluators.base import DataResult, Evaluator
 from icl.metrics import markdown_table
 from icl.tasks.arithmetic import formats, problems
 
@@ -168,7 +168,7 @@ def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
   fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="exact match")
   if title:
     fig.suptitle(title)
-  save_figure(fig, path, bbox_inches="tight")
+  files.save_figure(fig, path, bbox_inches="tight")
 
 
 class ArithmeticResult(DataResult):

@@ -11,13 +11,12 @@ which evaluator made it.
 from __future__ import annotations
 
 import abc
-import os
 from typing import Any
 
 import jax
 
 from icl import fields
-from icl.metrics import to_json
+from icl.files import to_json
 
 
 class Result(abc.ABC):
@@ -108,7 +107,3 @@ class Evaluator(abc.ABC):
   def __call__(self, params) -> Result:
     ...
 
-
-def save_figure(fig, path: str, **savefig_kwargs) -> None:
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  fig.savefig(path, dpi=120, **savefig_kwargs)

@@ -33,9 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import decoding, fields, sharding
+from icl import decoding, fields, files, sharding
 from icl.errors import invalid
-from icl.evaluators.base import DataResult, Evaluator, save_figure
+from icl.evaluators.base import DataResult, Evaluator
 from icl.metrics import markdown_table
 
 
@@ -186,7 +186,7 @@ def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
   if title:
     fig.suptitle(title)
   fig.tight_layout()
-  save_figure(fig, path)
+  files.save_figure(fig, path)
 
 
 class LengthResult(DataResult):

@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import sharding
-from icl.evaluators.base import Evaluator, Result, save_figure
+from icl import files, sharding
+from icl.evaluators.base import Evaluator, Result
 from icl.metrics import markdown_table
 from icl.tasks import regression
 from icl.tasks.regression import baselines
@@ -172,4 +172,4 @@ class RegressionResult(Result):
     if title:
       fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, path)
+    files.save_figure(fig, path)

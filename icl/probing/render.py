@@ -14,6 +14,8 @@ import uuid
 
 import numpy as np
 
+from icl import files
+
 
 def _as_LHTS(pattern) -> np.ndarray:
   p = np.asarray(pattern, dtype=np.float32)
@@ -60,7 +62,7 @@ def attention_png(pattern, tokens=None, path: str | None = None,
   if title:
     fig.suptitle(title)
   if path is not None:
-    fig.savefig(path, dpi=120)
+    files.save_figure(fig, path)
   return fig
 
 

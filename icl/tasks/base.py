@@ -40,6 +40,9 @@ class Task(abc.ABC):
   # What the batch's position ids count: "tokens" (0, 1, 2, ...) or
   # another scheme an encoding may require (``PositionalEncoding.reads``).
   position_ids: str = "tokens"
+  # Field values for smoke mode (``icl/smoke.py``) beyond its toy model and
+  # steps: whatever keeps this task's evaluation tiny.
+  smoke_fields: dict = {}
 
   # -- config ---------------------------------------------------------------
 

@@ -13,12 +13,11 @@ process trains; only process 0 writes files other than checkpoints.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import numpy as np
 
-from icl import checkpoint, evaluators, rng, schema, sharding
+from icl import checkpoint, evaluators, files, rng, schema, sharding
 from icl.errors import invalid
 from icl.metrics import Progress
 from icl.train import rundir
@@ -47,25 +46,26 @@ def train_and_evaluate(config, workdir: str, verbose: bool = True,
   writer = sharding.is_writer()
   # An existing run is locked, then checked; a new one is created only
   # once everything, the sharding included, has passed.
-  lock = rundir.Lock(workdir) if writer and os.path.isdir(workdir) else None
+  workdir = files.path(workdir)
+  lock = rundir.lock(workdir) if writer and workdir.is_dir() else None
   try:
     rundir.check_same_run(workdir, config_dict)
     _check_resumable(workdir, run, config_dict)
     layout = sharding.build_layout(run.config.mesh, devices)
     program = Program(run, layout)  # compiles: checks come first
     if writer and lock is None:
-      os.makedirs(workdir, exist_ok=True)
-      lock = rundir.Lock(workdir)
-    ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+      workdir.mkdir(parents=True, exist_ok=True)
+      lock = rundir.lock(workdir)
+    ckpt = checkpoint.Checkpointer(workdir / "checkpoints",
                                    run.train.keep_checkpoints)
-    files = rundir.RunDir(workdir, run, writer)
+    run_dir = rundir.RunDir(workdir, run, writer)
     try:
       with program.context():
-        results = _loop(run, config_dict, workdir, program, files, ckpt,
+        results = _loop(run, config_dict, workdir, program, run_dir, ckpt,
                         verbose)
     finally:
       ckpt.close()
-      for log in files.logs:
+      for log in run_dir.logs:
         log.close()
   finally:
     if lock is not None:
@@ -76,8 +76,8 @@ def train_and_evaluate(config, workdir: str, verbose: bool = True,
 def _check_resumable(workdir, run, config_dict) -> None:
   """The config stored in the newest readable checkpoint must match the
   requested one (as config.json must), and a run cannot be shortened."""
-  directory = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(directory):
+  directory = workdir / "checkpoints"
+  if not directory.is_dir():
     return
   ckpt = checkpoint.Checkpointer(directory, run.train.keep_checkpoints)
   try:
@@ -90,7 +90,7 @@ def _check_resumable(workdir, run, config_dict) -> None:
                             f"checkpoint at step {step}")
       if run.train.steps < step:
         raise invalid("train.steps", run.train.steps,
-                      f"at least {step}, the step the run in {workdir!r} "
+                      f"at least {step}, the step the run in {str(workdir)!r} "
                       "has reached (a run cannot be shortened; use a new "
                       "--workdir)")
       return
@@ -98,15 +98,15 @@ def _check_resumable(workdir, run, config_dict) -> None:
     ckpt.close()
 
 
-def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
+def _loop(run, config_dict, workdir, program, run_dir, ckpt, verbose):
   total = run.train.steps
-  talk = verbose and files.writer
+  talk = verbose and run_dir.writer
   evals = [evaluators.build(run.evals, program.model, m.task, m.config.eval,
                             rng.stream(m.seed, "eval"), run.eval_positions)
            for m in run.members]
   restored = ckpt.restore_latest(
       program.abstract_state,
-      say=lambda line: files.writer and print(line, file=sys.stderr,
+      say=lambda line: run_dir.writer and print(line, file=sys.stderr,
                                               flush=True))
   if restored is not None:
     start, state = restored
@@ -114,8 +114,8 @@ def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
       print(f"resumed from {workdir} at step {start}", flush=True)
   else:
     start, state = 0, program.init()
-  files.write_configs()
-  for log in files.logs:
+  run_dir.write_configs()
+  for log in run_dir.logs:
     log.truncate_after(start)
 
   def evaluate():
@@ -138,14 +138,14 @@ def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
       at = lambda every: step % every == 0 or step == total
       if at(run.train.log_every):
         values = _check_finite(step, metrics, ckpt)
-        for k, log in enumerate(files.logs):
+        for k, log in enumerate(run_dir.logs):
           log.write({"step": step, **{f"train/{name}": float(v[k])
                                       for name, v in values.items()}})
         if talk:
           progress.report(step, **{loss_label: float(np.mean(values["loss"]))})
       if at(run.train.eval_every):
         results = evaluate()
-        files.log_eval(step, results)
+        run_dir.log_eval(step, results)
       if at(run.train.checkpoint_every):
         # A finite loss at this step does not prove its update was finite.
         _check_finite(step, metrics, ckpt)
@@ -160,7 +160,7 @@ def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
 
   if results is None:  # the run was already complete: nothing was logged
     results = evaluate()
-  files.write_results(total, results,
+  run_dir.write_results(total, results,
                       title=f"{run.task.title}; encoding: "
                       f"{run.model.positional}")
   if talk:
@@ -168,7 +168,7 @@ def _loop(run, config_dict, workdir, program, files, ckpt, verbose):
       if run.stacked:
         print(f"member {k} ({member.describe()}):")
       print(rundir.table(member_results), flush=True)
-    print(files.describe(), flush=True)
+    print(run_dir.describe(), flush=True)
   return results
 
 

@@ -10,14 +10,12 @@ nothing in the workdir is changed.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Any
 
 import jax
 import ml_collections
 
-from icl import checkpoint, optimizers, schema
+from icl import checkpoint, files, optimizers, schema
 from icl.train.program import init_state
 
 
@@ -35,13 +33,13 @@ class LoadedRun:
     return self.run.task
 
 
-def load_run(workdir: str, step: int | None = None) -> LoadedRun:
-  path = os.path.join(workdir, "config.json")
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), 1)
+def load_run(workdir: files.PathLike, step: int | None = None) -> LoadedRun:
+  workdir = files.path(workdir)
+  path = workdir / "config.json"
+  ckpt = checkpoint.Checkpointer(workdir / "checkpoints", 1)
   try:
-    if os.path.exists(path):
-      with open(path) as f:
-        config_dict = json.load(f)
+    if path.exists():
+      config_dict = files.read_json(path)
     else:  # the config every checkpoint carries
       config_dict = ckpt.restore_config(ckpt.latest_step())
     config = ml_collections.ConfigDict(config_dict)
@@ -61,12 +59,11 @@ def load_run(workdir: str, step: int | None = None) -> LoadedRun:
     if step is None:
       step, state, _ = ckpt.newest_intact(abstract)
       if step is None:
-        raise FileNotFoundError(f"no checkpoint under {workdir!r}")
+        raise FileNotFoundError(f"no checkpoint under {str(workdir)!r}")
     else:
       state = ckpt.restore_verified(step, abstract)
   finally:
     ckpt.close()
-  results_path = os.path.join(workdir, "results.json")
-  results = (json.load(open(results_path)) if os.path.exists(results_path)
-             else None)
+  results_path = workdir / "results.json"
+  results = files.read_json(results_path) if results_path.exists() else None
   return LoadedRun(config, run, model, state.params, step, results)

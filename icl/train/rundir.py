@@ -20,25 +20,18 @@ multi-host run only process 0 writes.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import socket
 
+from icl import files
 from icl.errors import ConfigError
-from icl.metrics import MetricLog, dumps
+from icl.metrics import MetricLog
 
 # Fields a resumed run may change: how long it runs, how often it reports,
 # and the mesh it runs on (checkpoints restore onto any mesh).
 RESUMABLE_CHANGES = ("train.steps", "train.log_every", "train.eval_every",
                      "train.checkpoint_every", "train.keep_checkpoints",
                      "mesh.")
-
-
-def write_atomic(path: str, text: str) -> None:
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -68,31 +61,38 @@ def check_same_run(workdir: str, config_dict: dict,
   """Refuses to resume a workdir whose run had a different config: the one
   in its config.json, or ``stored`` (the config a checkpoint carries)."""
   if stored is None:
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
+    path = files.path(workdir) / "config.json"
+    if not path.exists():
       return
     try:
-      with open(path) as f:
-        stored = json.load(f)
+      stored = files.read_json(path)
     except (OSError, ValueError) as e:
-      raise ConfigError(f"workdir {workdir!r} has an unreadable config.json "
+      raise ConfigError(f"workdir {str(workdir)!r} has an unreadable config.json "
                         f"({type(e).__name__}); move it aside to resume from "
                         f"the config stored in the checkpoints") from None
     where = "config.json"
   diffs = config_diffs(stored, config_dict)
   if diffs:
     raise ConfigError(
-        f"workdir {workdir!r} holds a run with a different config "
+        f"workdir {str(workdir)!r} holds a run with a different config "
         f"({'; '.join(diffs)}; from its {where}); use a new --workdir or "
         f"delete the old run")
 
 
+def lock(workdir: files.PathLike) -> Lock | None:
+  """The workdir's lock, held; None for a workdir in an object store,
+  which has no flock (there, as in any multi-host run, only process 0
+  writes)."""
+  return Lock(workdir) if files.is_local(workdir) else None
+
+
 class Lock:
   """``workdir/.lock`` held by this process until ``release``; raises
-  ConfigError naming the holder if another live process has it."""
+  ConfigError naming the holder if another live process has it. Only a
+  local workdir can be locked (object stores have no flock)."""
 
-  def __init__(self, workdir: str):
-    self.path = os.path.join(workdir, ".lock")
+  def __init__(self, workdir: files.PathLike):
+    self.path = os.path.join(os.fspath(workdir), ".lock")
     self.file = open(self.path, "a+")
     try:
       fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,7 +102,7 @@ class Lock:
       holder = next((l.strip() for l in reversed(lines) if l.strip()),
                     "another process")
       self.file.close()
-      raise ConfigError(f"workdir {workdir!r} is in use by {holder} (lock "
+      raise ConfigError(f"workdir {str(workdir)!r} is in use by {holder} (lock "
                         f"{self.path}); wait for it or use another "
                         f"--workdir") from None
     self.file.seek(0)
@@ -131,20 +131,18 @@ def table(results: dict) -> str:
 class RunDir:
   """The files of one run: ``dirs[k]`` is member k's directory."""
 
-  def __init__(self, workdir: str, run, writer: bool):
-    self.workdir, self.run, self.writer = workdir, run, writer
-    self.dirs = ([os.path.join(workdir, f"member_{k}")
+  def __init__(self, workdir: files.PathLike, run, writer: bool):
+    self.workdir, self.run, self.writer = files.path(workdir), run, writer
+    self.dirs = ([self.workdir / f"member_{k}"
                   for k in range(len(run.members))] if run.stacked
-                 else [workdir])
+                 else [self.workdir])
     self.logs = [MetricLog(d, enabled=writer) for d in self.dirs]
 
   def describe(self) -> str:
     """Where the results went, for the line a run ends with."""
-    d = self.dirs[0] if len(self.dirs) == 1 else os.path.join(
-        self.workdir, "member_*")
-    plots = sorted(f for f in os.listdir(self.dirs[0]) if f.endswith(".png"))
-    return (f"results: {os.path.join(d, 'results.json')}, "
-            f"{os.path.join(d, 'results.md')}"
+    d = self.dirs[0] if len(self.dirs) == 1 else self.workdir / "member_*"
+    plots = sorted(p.name for p in self.dirs[0].glob("*.png"))
+    return (f"results: {d / 'results.json'}, {d / 'results.md'}"
             + (f"; plots: {', '.join(plots)}" if plots else ""))
 
   def write_configs(self) -> None:
@@ -154,9 +152,7 @@ class RunDir:
         [(d, m.config) for d, m in zip(self.dirs, self.run.members)]
         if self.run.stacked else [])
     for d, config in configs:
-      os.makedirs(d, exist_ok=True)
-      write_atomic(os.path.join(d, "config.json"),
-                   dumps(config.to_dict(), indent=2))
+      files.write_json(d / "config.json", config.to_dict())
 
   def log_eval(self, step: int, results_by_member: list[dict]) -> None:
     for log, results in zip(self.logs, results_by_member):
@@ -170,16 +166,14 @@ class RunDir:
     for d, results in zip(self.dirs, results_by_member):
       payload = {"step": step, "summary": summary(results),
                  "evals": {n: r.to_json() for n, r in results.items()}}
-      write_atomic(os.path.join(d, "results.json"),
-                   dumps(payload, indent=2))
-      write_atomic(os.path.join(d, "results.md"), table(results) + "\n")
+      files.write_json(d / "results.json", payload)
+      files.write_text(d / "results.md", table(results) + "\n")
       for result in results.values():
         if result.plot_file:
-          result.plot(os.path.join(d, result.plot_file), title)
+          result.plot(d / result.plot_file, title)
     if self.run.stacked:
       payload = {"step": step, "members": [
           {"member": k, "varied": m.varied, "summary": summary(r)}
           for k, (m, r) in enumerate(zip(self.run.members,
                                          results_by_member))]}
-      write_atomic(os.path.join(self.workdir, "results.json"),
-                   dumps(payload, indent=2))
+      files.write_json(self.workdir / "results.json", payload)

@@ -70,6 +70,7 @@ class ArithmeticTask(Task):
   head = "logits"
   ensemble_fields = ("num_train",)
   default_evals = ("arithmetic",)
+  smoke_fields = {"test_size": 64}  # every test problem is decoded
 
   @property
   def title(self) -> str:
