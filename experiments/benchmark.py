@@ -205,4 +205,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  cli.run(main)
+  cli.run(main, cache=False)  # it times compiles: each must really run

@@ -41,11 +41,13 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_compilation_cache_dir", path)
 
 
-def run(main, argv=None) -> None:
+def run(main, argv=None, cache: bool = True) -> None:
   """``app.run(main)`` with :func:`parse_flags`, every :data:`USER_ERRORS`
-  as one line, and the persistent compilation cache."""
+  as one line, and (unless ``cache`` is False) the persistent compilation
+  cache."""
   def guarded(args):
-    enable_compilation_cache()
+    if cache:
+      enable_compilation_cache()
     # orbax logs every checkpoint step at INFO; keep the output readable.
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.WARNING)
