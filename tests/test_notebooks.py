@@ -67,3 +67,20 @@ def test_probing_renders_detects_patches_and_probes(tmp_path, monkeypatch):
   assert re.search(r"logit difference: clean -?\d+\.\d+, corrupted", text)
   assert len(re.findall(r"layer \d: test R\^2 linear -?\d\.\d+ \(control "
                         r"-?\d\.\d+\), MLP", text)) == 3
+
+
+def test_notebooks_are_committed_with_their_plots_and_one_setup_cell():
+  setups = set()
+  for name in sorted(os.listdir(NOTEBOOKS)):
+    if not name.endswith(".ipynb"):
+      continue
+    nb = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    outputs = [o for c in code for o in c.get("outputs", [])]
+    # GitHub shows the committed outputs: a CPU run's, with its plots.
+    assert any("image/png" in o.get("data", {}) for o in outputs), name
+    assert not [o for o in outputs if o.output_type == "error"], name
+    setups.add(code[0].source)
+  # The same Colab-or-checkout cell everywhere, with its URL marked.
+  (setup,) = setups
+  assert "ICL_URL = " in setup and "EDIT in Colab" in setup
