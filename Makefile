@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/python -m icl.main --config=configs/regression.py --workdir=runs/demo
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -n 2 tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist worksteal tests
 
 clean:
 	rm -rf $(VENV) runs
