@@ -20,6 +20,12 @@ K sequential runs of the single-model program (whose rate is that of one).
 
 from __future__ import annotations
 
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
 import time
 
 from absl import flags
@@ -38,10 +44,38 @@ _ENSEMBLE_CONFIG = config_flags.DEFINE_config_file(
     "Member config for the ensemble comparison (the small 4 x 64 model).")
 _ENSEMBLE_SIZES = flags.DEFINE_list("ensemble_sizes", ["1", "4", "16"],
                                     "Ensemble sizes K to compare.")
-_PART = flags.DEFINE_enum("part", "all", ["all", "single", "ensemble"],
-                          "Which benchmarks to run.")
+_PART = flags.DEFINE_enum(
+    "part", "all", ["all", "single", "ensemble", "startup"],
+    "Which benchmarks to run (all: single and ensemble; startup launches "
+    "fresh processes, so it runs only when asked).")
+_STARTUP_PRESETS = flags.DEFINE_list(
+    "startup_presets", ["regression", "sequences", "sorting", "arithmetic"],
+    "Config files (icl.configs) whose cpu preset the startup part launches.")
 _TIMED_STEPS = flags.DEFINE_integer("timed_steps", 20, "Timed training steps.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timing repeats (best is kept).")
+
+
+def machine() -> str:
+  """The CPU model, its widest vector ISA and the cores this process may
+  use: why one machine's absolute figures say nothing about another's."""
+  model, cpu_flags = platform.processor() or platform.machine(), set()
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+          model = value.strip()
+        elif key.strip() == "flags":
+          cpu_flags = set(value.split())
+          break
+  except OSError:  # not Linux: the model from platform, no ISA
+    pass
+  isa = next((name for flag, name in (("avx512f", "AVX-512"),
+                                      ("avx2", "AVX2"), ("avx", "AVX"))
+              if flag in cpu_flags), "ISA unknown")
+  cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+           else os.cpu_count())
+  return f"{model}, {isa}, {cores} cores"
 
 
 def best_time(fn, repeats: int) -> float:
@@ -184,18 +218,80 @@ def batching_report(k: int, tokens: int, width: int, hidden: int) -> None:
       [r + [r[2] / k / r[1]] for r in rows]))
 
 
+# Run in a fresh interpreter per launch, so imports and compiles are the
+# ones a user's command pays. Prints {phase: seconds since the previous}.
+_STARTUP_CHILD = """
+import time
+marks = [("start", time.perf_counter())]
+mark = lambda name: marks.append((name, time.perf_counter()))
+import importlib, json, sys
+import jax
+mark("import jax")
+from icl import cli, evaluators, rng, schema, sharding
+from icl.train import program as program_lib
+mark("import icl")
+cli.enable_compilation_cache()
+config = importlib.import_module("icl.configs." + sys.argv[1]).get_config()
+run = schema.validate(config)
+mark("validate (arithmetic builds its dataset once)")
+program = program_lib.Program(run, sharding.build_layout(config.mesh))
+mark("compile init + step")
+state, metrics = program.step(program.init())
+jax.block_until_ready(metrics)
+mark("first step")
+evals = evaluators.build(run.evals, program.model, run.task, config.eval,
+                         rng.stream(run.seed, "eval"), run.eval_positions)
+for _ in range(2):
+  jax.block_until_ready([e(state.params).summary() for e in evals.values()])
+  mark("next evaluation" if "first evaluation" in dict(marks)
+       else "first evaluation")
+print(json.dumps({n: t - marks[i][1] for i, (n, t) in enumerate(marks[1:])}))
+"""
+
+
+def startup_report(presets: list[str]) -> None:
+  """Each preset launched twice in fresh processes: cold (an empty
+  compilation cache) and warm (the cache the cold launch filled)."""
+  rows = []
+  for preset in presets:
+    with tempfile.TemporaryDirectory() as cache:
+      env = dict(os.environ, ICL_COMPILATION_CACHE=cache)
+      launches = []
+      for _ in ("cold", "warm"):
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", _STARTUP_CHILD, preset],
+                             env=env, capture_output=True, text=True,
+                             check=True)
+        phases = json.loads(out.stdout.strip().splitlines()[-1])
+        phases["process, to the first step"] = sum(
+            v for k, v in phases.items() if not k.endswith("evaluation"))
+        phases["wall"] = time.perf_counter() - start
+        launches.append(phases)
+    for phase in launches[0]:
+      cold, warm = launches[0][phase], launches[1][phase]
+      rows.append([preset, phase, cold, warm, warm / cold])
+  print("start-up of each cpu preset, seconds, in fresh processes: cold = "
+        "empty compilation cache, warm = the cache the cold launch wrote")
+  print(metrics.markdown_table(["preset", "phase", "cold s", "warm s",
+                                "warm / cold"], rows))
+
+
 def main(argv):
   del argv
   sizes = [int(k) for k in _ENSEMBLE_SIZES.value]
   if smoke.enabled():  # toy models (schema.validate shrinks them), few runs
     flags.FLAGS.timed_steps, flags.FLAGS.repeats = 2, 1
     sizes = sizes[:smoke.MAX_ARMS]
+  print(f"machine: {machine()}")
   print(f"device: {jax.devices()[0].device_kind} x{jax.device_count()} "
         f"({jax.default_backend()})")
   peak = matmul_peak(256 if smoke.enabled() else 2048)
   print(f"matmul peak:        {peak / 1e9:.1f} GFLOP/s (float32, 2048^2)")
   if _PART.value in ("all", "single"):
     single_report(_CONFIG.value, peak)
+  if _PART.value == "startup":
+    startup_report(_STARTUP_PRESETS.value[:smoke.MAX_ARMS]
+                   if smoke.enabled() else _STARTUP_PRESETS.value)
   if _PART.value in ("all", "ensemble"):
     config = _ENSEMBLE_CONFIG.value
     ensemble_report(config, sizes, peak)

@@ -39,6 +39,9 @@ def enable_compilation_cache() -> None:
   path = os.environ.get(CACHE_ENV, DEFAULT_CACHE)
   if path:
     jax.config.update("jax_compilation_cache_dir", path)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+      # jax's default (1 s) leaves out most of a small model's programs.
+      jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
 
 
 def run(main, argv=None, cache: bool = True) -> None:
