@@ -184,4 +184,22 @@ def check_benchmark(workdir, stdout):
       [float(v) for v in r] for r in rows if len(r) == 6):
     assert per_model == pytest.approx(k * ens_rate, rel=1e-3)
     assert speedup == pytest.approx(per_model / sequential, rel=1e-3)
-  assert ("steps/s" in lines) or rows
+  startup = [r for r in rows_of(stdout) if len(r) == 5]
+  for preset, phase, cold, warm, ratio in startup:
+    assert float(cold) > 0 and float(warm) > 0
+    assert float(ratio) == pytest.approx(float(warm) / float(cold), rel=1e-2)
+  if startup:  # each launched preset: every phase, cold and warm
+    phases = {(r[0], r[1]) for r in startup}
+    assert {p for p, _ in phases} == {"regression", "sequences"}
+    assert ("sequences", "compile init + step") in phases
+    assert ("regression", "process, to the first step") in phases
+  assert "machine" in lines
+  assert ("steps/s" in lines) or rows or startup
+
+
+def rows_of(stdout):
+  """The body rows of every markdown table in ``stdout``, as cell lists."""
+  return [[c.strip() for c in line.split("|")[1:-1]]
+          for line in stdout.splitlines()
+          if line.startswith("| ") and not line.startswith("| preset |")
+          and not line.startswith("| K |") and not line.startswith("| op |")]
