@@ -108,9 +108,10 @@ def step_flops(config, task, params) -> float:
 
 
 def build(config, devices=None):
-  """(task, Program) of a validated config on all (or the given) devices."""
+  """(task, Program) of a config (or a validated Run) on all (or the
+  given) devices."""
   run = schema.validate(config, None if devices is None else len(devices))
-  program = step.Program(run, sharding.build_layout(config.mesh, devices))
+  program = step.Program(run, sharding.build_layout(run.config.mesh, devices))
   return run.task, program
 
 
@@ -130,8 +131,9 @@ def time_steps(program, steps: int, repeats: int) -> float:
 
 
 def single_report(config, peak: float) -> None:
-  config = schema.validate(config).config  # what runs (smoke mode shrinks)
-  task, program = build(config)
+  run = schema.validate(config)
+  config = run.config  # what runs (smoke mode shrinks)
+  task, program = build(run)
   cost = program.step.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   xla_flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
@@ -169,8 +171,9 @@ def single_report(config, peak: float) -> None:
 
 def ensemble_report(config, sizes: list[int], peak: float) -> None:
   """K vmapped models against K sequential single-model runs."""
-  config = schema.validate(config).config  # what runs (smoke mode shrinks)
-  task, single = build(config)
+  run = schema.validate(config)
+  config = run.config  # what runs (smoke mode shrinks)
+  task, single = build(run)
   sequential = time_steps(single, _TIMED_STEPS.value, _REPEATS.value)
   flops = step_flops(config, task, single.abstract_state.params)
   rows = []

@@ -95,25 +95,26 @@ def _config_args(argv) -> list[str]:
 
 def _unknown_field(argv) -> str | None:
   """For an override naming no field: which, and the closest field."""
+  spec = next((a.split("=", 1)[1] for a in argv[1:]
+               if a.startswith("--config=")), None)
+  if spec is None:
+    return None
+  path, _, preset = spec.partition(":")
+  try:
+    module_spec = importlib.util.spec_from_file_location("_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(preset or None)
+  except Exception:
+    return None
+  known = [k for k, _ in _leaves(config.to_dict())]
   for arg in argv[1:]:
-    if not arg.startswith("--config="):
-      continue
-    path, _, preset = arg.split("=", 1)[1].partition(":")
-    try:
-      module_spec = importlib.util.spec_from_file_location("_config", path)
-      module = importlib.util.module_from_spec(module_spec)
-      module_spec.loader.exec_module(module)
-      config = module.get_config(preset or None)
-    except Exception:
-      return None
-    known = [k for k, _ in _leaves(config.to_dict())]
-    for arg in argv[1:]:
-      name = arg.split("=", 1)[0].removeprefix("--config.")
-      if arg.startswith("--config.") and name not in known and not any(
-          k.startswith(name + ".") for k in known):
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean config.{close[0]}?" if close else ""
-        return f"config.{name} is not a field of {path}{hint}"
+    name = arg.split("=", 1)[0].removeprefix("--config.")
+    if arg.startswith("--config.") and name not in known and not any(
+        k.startswith(name + ".") for k in known):
+      close = difflib.get_close_matches(name, known, n=1)
+      hint = f"; did you mean config.{close[0]}?" if close else ""
+      return f"config.{name} is not a field of {path}{hint}"
   return None
 
 
