@@ -20,6 +20,7 @@ K sequential runs of the single-model program (whose rate is that of one).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -34,7 +35,9 @@ import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
 
-from icl import cli, configs, metrics, rng, schema, sharding, smoke
+from icl import (cli, configs, evaluators, metrics, rng, schema, sharding,
+                 smoke)
+from icl.data import chunks
 from icl.train import program as step
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -45,12 +48,15 @@ _ENSEMBLE_CONFIG = config_flags.DEFINE_config_file(
 _ENSEMBLE_SIZES = flags.DEFINE_list("ensemble_sizes", ["1", "4", "16"],
                                     "Ensemble sizes K to compare.")
 _PART = flags.DEFINE_enum(
-    "part", "all", ["all", "single", "ensemble", "startup"],
-    "Which benchmarks to run (all: single and ensemble; startup launches "
-    "fresh processes, so it runs only when asked).")
-_STARTUP_PRESETS = flags.DEFINE_list(
-    "startup_presets", ["regression", "sequences", "sorting", "arithmetic"],
-    "Config files (icl.configs) whose cpu preset the startup part launches.")
+    "part", "all", ["all", "single", "ensemble", "presets", "lengths",
+                    "startup"],
+    "Which benchmarks to run (all: single and ensemble; presets: the step "
+    "of every cpu preset; lengths: teacher-forced against decoded length "
+    "evaluation; startup launches fresh processes).")
+_PRESETS = flags.DEFINE_list(
+    "presets", ["regression", "sequences", "sorting", "arithmetic"],
+    "Config files (icl.configs) whose cpu preset the presets, lengths and "
+    "startup parts run (lengths: those with a length evaluation).")
 _TIMED_STEPS = flags.DEFINE_integer("timed_steps", 20, "Timed training steps.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timing repeats (best is kept).")
 
@@ -115,29 +121,64 @@ def build(config, devices=None):
   return run.task, program
 
 
+def step_times(programs: dict, steps: int, repeats: int) -> dict:
+  """Seconds per step of each program: the best of ``repeats`` rounds, in
+  each of which every program runs ``steps`` steps in turn, so that the
+  machine's drift (often 15% between runs here) hits every program alike."""
+  states = {name: p.init() for name, p in programs.items()}
+
+  def run_steps(name):
+    s = states[name]
+    for _ in range(steps):
+      s, metrics = programs[name].step(s)
+    jax.block_until_ready((s, metrics))
+    states[name] = s
+
+  for name in programs:
+    run_steps(name)  # warm-up (allocator, caches)
+  times = {name: [] for name in programs}
+  for _ in range(repeats):
+    for name in programs:
+      times[name].append(best_time(lambda: run_steps(name), 1))
+  return {name: min(t) / steps for name, t in times.items()}
+
+
 def time_steps(program, steps: int, repeats: int) -> float:
   """Seconds per step of ``program``, best of ``repeats`` runs of ``steps``."""
-  holder = {"state": program.init()}
-
-  def run_steps():
-    s = holder["state"]
-    for _ in range(steps):
-      s, metrics = program.step(s)
-    jax.block_until_ready((s, metrics))
-    holder["state"] = s
-
-  run_steps()  # warm-up (allocator, caches)
-  return best_time(run_steps, repeats) / steps
+  return step_times({"": program}, steps, repeats)[""]
 
 
-def single_report(config, peak: float) -> None:
+def chunking(run, program) -> tuple[int, int]:
+  """(chunks, rows per chunk) of the program's training step."""
+  b = run.train.batch_size
+  if run.task.loss_weights(run.task.sample(jax.random.key(0), 1)) is None:
+    return 1, b
+  layout = program.layout
+  rows = chunks.rows_per_chunk(b, run.task.sequence_length(),
+                               run.train.chunk_tokens,
+                               layout.shards(layout.spec(("batch",))[0]))
+  return b // rows, rows
+
+
+def single_report(config, peak: float, label: str = "") -> list:
+  """Prints the step's figures; returns the presets table's row. The step
+  is timed against the same config with ``train.chunk_tokens=0`` (the
+  whole batch at once, as every step ran before chunking), in turn."""
   run = schema.validate(config)
   config = run.config  # what runs (smoke mode shrinks)
   task, program = build(run)
+  n_chunks, rows = chunking(run, program)
+  programs = {"chunked": program}
+  if n_chunks > 1:
+    whole = ml_collections.ConfigDict(config.to_dict())
+    whole.train.chunk_tokens = 0
+    programs["whole"] = build(whole)[1]
   cost = program.step.cost_analysis()
   cost = cost[0] if isinstance(cost, list) else cost
   xla_flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
-  step_time = time_steps(program, _TIMED_STEPS.value, _REPEATS.value)
+  times = step_times(programs, _TIMED_STEPS.value, _REPEATS.value)
+  step_time = times["chunked"]
+  whole_time = times.get("whole", step_time)
 
   data_key = rng.stream(config.seed, "data")
   sample = jax.jit(lambda i: task.sample(jax.random.fold_in(data_key, i),
@@ -155,9 +196,11 @@ def single_report(config, peak: float) -> None:
   flops = step_flops(config, task, params)
   tokens = config.train.batch_size * task.sequence_length()
   n_params = sum(p.size for p in jax.tree.leaves(params))
-  print(f"model: {config.model.num_layers} layers x {config.model.d_model}, "
+  print(f"model: {label + ', ' if label else ''}"
+        f"{config.model.num_layers} layers x {config.model.d_model}, "
         f"{config.model.num_heads} heads, {n_params:,} params; batch "
-        f"{config.train.batch_size} x {task.sequence_length()} tokens; mesh "
+        f"{config.train.batch_size} x {task.sequence_length()} tokens in "
+        f"{n_chunks} chunk(s) of {rows} rows; mesh "
         f"{dict(program.layout.sizes)}")
   print(f"steps/s:            {1 / step_time:.3f}")
   print(f"tokens/s:           {tokens / step_time:,.0f}")
@@ -165,8 +208,61 @@ def single_report(config, peak: float) -> None:
         f"{xla_flops / 1e9:.2f} G)")
   print(f"model FLOP/s:       {flops / step_time / 1e9:.1f} G")
   print(f"fraction of peak:   {flops / step_time / peak:.1%}")
+  print(f"whole batch:        {1 / whole_time:.3f} steps/s "
+        f"(train.chunk_tokens=0, timed in turn); chunked / whole = "
+        f"{whole_time / step_time:.2f}x")
   print(f"data generation:    {data_time * 1e3:.2f} ms/step = "
         f"{data_time / step_time:.1%} of step time")
+  return [label, f"{config.train.batch_size} x {task.sequence_length()}",
+          n_chunks, 1 / step_time, f"{flops / step_time / peak:.1%}",
+          1 / whole_time, f"{flops / whole_time / peak:.1%}",
+          whole_time / step_time]
+
+
+def _preset(name: str):
+  return importlib.import_module(f"icl.configs.{name}").get_config("cpu")
+
+
+def presets_report(presets: list[str], peak: float) -> None:
+  rows = [single_report(_preset(name), peak, f"{name} cpu")
+          for name in presets]
+  print("every cpu preset's step, chunked (the default) and whole-batch, "
+        "timed in turn in this process; fractions of the matmul peak above")
+  print(metrics.markdown_table(
+      ["preset", "batch x tokens", "chunks", "steps/s", "of peak",
+       "whole-batch steps/s", "of peak", "chunked / whole"], rows))
+
+
+def lengths_report(presets: list[str]) -> None:
+  """Teacher-forced length evaluation against greedy decoding of the same
+  examples, at each preset's evaluation lengths (fresh parameters: the
+  time does not depend on their values)."""
+  rows = []
+  for name in presets:
+    run = schema.validate(_preset(name))
+    if "lengths" not in run.task.default_evals:
+      continue
+    model = run.model.build(run.task)
+    layout = sharding.build_layout(run.config.mesh)
+    program = step.Program(run, layout)
+    params = program.init().params
+    evals = evaluators.build(("lengths", "decoded_lengths"), model, run.task,
+                             run.config.eval, rng.stream(run.seed, "eval"),
+                             run.eval_positions)
+    with program.context():
+      for e in evals.values():  # compile
+        e(params)
+      times = {n: best_time(lambda: e(params), _REPEATS.value)
+               for n, e in evals.items()}
+    rows.append([f"{name} cpu", f"{run.config.eval.min_length}.."
+                 f"{run.config.eval.max_length}", run.config.eval.batch_size,
+                 times["lengths"], times["decoded_lengths"],
+                 times["decoded_lengths"] / times["lengths"]])
+  print("length evaluation, seconds per evaluation (best of "
+        f"{_REPEATS.value}): teacher-forced against greedy KV-cache decoding")
+  print(metrics.markdown_table(
+      ["preset", "lengths", "examples per length", "teacher-forced s",
+       "decoded s", "decoded / teacher-forced"], rows))
 
 
 def ensemble_report(config, sizes: list[int], peak: float) -> None:
@@ -292,9 +388,13 @@ def main(argv):
   print(f"matmul peak:        {peak / 1e9:.1f} GFLOP/s (float32, 2048^2)")
   if _PART.value in ("all", "single"):
     single_report(_CONFIG.value, peak)
+  presets = _PRESETS.value[:1] if smoke.enabled() else _PRESETS.value
+  if _PART.value == "presets":
+    presets_report(presets, peak)
+  if _PART.value == "lengths":
+    lengths_report(_PRESETS.value[1:3] if smoke.enabled() else presets)
   if _PART.value == "startup":
-    startup_report(_STARTUP_PRESETS.value[:1] if smoke.enabled()
-                   else _STARTUP_PRESETS.value)
+    startup_report(presets)
   if _PART.value in ("all", "ensemble"):
     config = _ENSEMBLE_CONFIG.value
     ensemble_report(config, sizes, peak)

@@ -43,10 +43,16 @@ class TrainConfig:
   eval_every: int = 1000
   checkpoint_every: int = 1000
   keep_checkpoints: int = 3
+  # Tokens per row chunk of a step (icl/data/chunks.py): the same loss and
+  # gradients, with a working set that stays in cache. 0: the whole batch.
+  chunk_tokens: int = 1024
 
   def validate(self) -> None:
     for f in dataclasses.fields(self):
-      fields.positive_int(f"train.{f.name}", getattr(self, f.name))
+      if f.name != "chunk_tokens":
+        fields.positive_int(f"train.{f.name}", getattr(self, f.name))
+    fields.int_at_least("train.chunk_tokens", self.chunk_tokens, 0,
+                        "an int >= 0 (0: the whole batch at once)")
 
 
 def train_section(**values) -> ml_collections.ConfigDict:

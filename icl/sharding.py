@@ -196,6 +196,17 @@ def check_batch(layout: Layout, field: str, batch_size: int) -> None:
                       f"{batch_size}")
 
 
+def batch_shards() -> int:
+  """How many ways the active mesh and rules split ``batch`` (1 outside a
+  mesh): what a per-device share of rows must be a multiple of."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty:
+    return 1
+  entry = nn.logical_to_mesh_axes(("batch",))[0]
+  names = () if entry is None else (entry,) if isinstance(entry, str) else entry
+  return math.prod(mesh.shape[n] for n in names)
+
+
 def constrain_batch(tree: Any) -> Any:
   """Shards every leaf's leading dimension as ``batch`` (under the rules)."""
   return jax.tree.map(

@@ -178,6 +178,10 @@ def check_benchmark(workdir, stdout):
     assert float(lines["steps/s"]) > 0
     assert 0 < float(lines["fraction of peak"].strip().rstrip("%")) < 100
     assert "of step time" in lines["data generation"]
+    whole = re.match(r" ([\d.]+) steps/s .* = ([\d.]+)x$",
+                     lines["whole batch"])
+    assert float(whole[2]) == pytest.approx(
+        float(lines["steps/s"]) / float(whole[1]), rel=1e-2)
   rows = [line.split("|")[1:-1] for line in stdout.splitlines()
           if line.startswith("| ") and line.split("|")[1].strip().isdigit()]
   for k, ens_rate, per_model, sequential, speedup, _ in (
@@ -193,8 +197,17 @@ def check_benchmark(workdir, stdout):
     assert {p for p, _ in phases} == {"regression"}  # smoke: the first
     assert ("regression", "compile init + step") in phases
     assert ("regression", "process, to the first step") in phases
+  for _, _, n_chunks, rate, _, whole, _, ratio in (
+      r for r in rows_of(stdout) if len(r) == 8):  # the presets table
+    assert int(n_chunks) >= 1 and float(rate) > 0
+    assert float(ratio) == pytest.approx(float(rate) / float(whole), rel=1e-3)
+  for _, _, _, forced, decoded, ratio in (
+      r for r in rows_of(stdout) if len(r) == 6 and not r[0].isdigit()):
+    assert float(forced) > 0  # the lengths table
+    assert float(ratio) == pytest.approx(float(decoded) / float(forced),
+                                         rel=1e-3)
   assert "machine" in lines
-  assert ("steps/s" in lines) or rows or startup
+  assert ("steps/s" in lines) or rows or rows_of(stdout)
 
 
 def rows_of(stdout):

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from icl import files, sharding
+from icl.data import chunks
 from icl.evaluators.base import Evaluator, Result
 from icl.metrics import markdown_table
 from icl.tasks import regression
@@ -126,7 +127,9 @@ def _sample(dist, batch_size, key):
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _curves(model, dim, params, batch, baseline_preds):
-  out_BT = model.apply({"params": params}, batch.inputs, batch.positions)
+  out_BT = chunks.map_rows(
+      lambda x, p: model.apply({"params": params}, x, p), chunks.EVAL_TOKENS,
+      batch.inputs, batch.positions)
   return regression_curves(regression.predictions_at_x(out_BT),
                            baseline_preds, batch.extras["clean_targets"], dim)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 
 import jax
+import jax.numpy as jnp
 
 from icl import fields
 from icl.data.batch import Batch
@@ -105,6 +106,22 @@ class Task(abc.ABC):
              length: int | None = None) -> Batch:
     """A batch from the training distribution; pure and jit-able."""
 
-  @abc.abstractmethod
   def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
-    """Scalar training loss from model outputs."""
+    """Scalar training loss from model outputs. By default the weighted
+    sum of ``token_loss`` by ``loss_weights``; a task may override this
+    alone, and its steps then run on the whole batch at once."""
+    return jnp.sum(self.token_loss(outputs, batch) * self.loss_weights(batch))
+
+  def loss_weights(self, batch: Batch) -> jax.Array | None:
+    """[B, T] weights, computed on the whole batch, such that ``loss`` is
+    the sum of ``token_loss`` times them; or None for a loss that does not
+    split that way. With weights, a training step sums the loss and its
+    gradient over row chunks (``icl/data/chunks.py``) and gets the
+    whole-batch values."""
+    del batch
+    return None
+
+  def token_loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
+    """[B, T] loss of every token, each row from its own outputs only."""
+    raise NotImplementedError(
+        f"{type(self).__name__} defines neither loss nor token_loss")

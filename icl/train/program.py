@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from icl import optimizers, rng, sharding
+from icl.data import chunks
 from icl.errors import ConfigError
 from icl import members as members_lib
 
@@ -53,12 +54,18 @@ def member_task(task, member):
   return dataclasses.replace(task, **fields) if fields else task
 
 
-def make_train_step(model, task, optimizer, batch_size: int, positions=None):
+def make_train_step(model, task, optimizer, batch_size: int, positions=None,
+                    chunk_tokens: int = 0):
   """``positions``: a batch transform of the position ids (randomized
-  positions), or None."""
+  positions), or None. ``chunk_tokens``: tokens per row chunk of the
+  forward and backward pass (``icl/data/chunks.py``); 0, or a task whose
+  loss does not split (``Task.loss_weights`` None), runs the whole batch.
+  Chunking keeps the loss and gradients, summed in another order; with
+  dropout, each chunk draws its masks from its own key."""
   def train_step(state: TrainState, member):
     data_key = rng.stream(member["seed"], "data")
-    dropout_key = rng.stream(member["seed"], "dropout")
+    dropout_key = jax.random.fold_in(rng.stream(member["seed"], "dropout"),
+                                     state.step)
     batch = member_task(task, member).sample(
         jax.random.fold_in(data_key, state.step), batch_size)
     if positions is not None:
@@ -66,13 +73,32 @@ def make_train_step(model, task, optimizer, batch_size: int, positions=None):
           rng.stream(member["seed"], "positions"), state.step), batch)
     batch = sharding.constrain_batch(batch)
 
-    def loss_fn(params):
-      outputs = model.apply(
-          {"params": params}, batch.inputs, batch.positions, train=True,
-          rngs={"dropout": jax.random.fold_in(dropout_key, state.step)})
-      return task.loss(outputs, batch)
+    def outputs(params, batch, key):
+      return model.apply({"params": params}, batch.inputs, batch.positions,
+                         train=True, rngs={"dropout": key})
 
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    weights_BT = task.loss_weights(batch)
+    rows = batch_size if weights_BT is None else chunks.rows_per_chunk(
+        batch_size, batch.positions.shape[1], chunk_tokens,
+        sharding.batch_shards())
+    if rows == batch_size:
+      loss, grads = jax.value_and_grad(
+          lambda p: task.loss(outputs(p, batch, dropout_key), batch))(
+              state.params)
+    else:
+      def add_chunk(total, chunk):
+        i, (part, weights_RT) = chunk
+        part, weights_RT = sharding.constrain_batch((part, weights_RT))
+        loss_and_grads = jax.value_and_grad(lambda p: jnp.sum(
+            task.token_loss(outputs(p, part, jax.random.fold_in(
+                dropout_key, i)), part) * weights_RT))(state.params)
+        return jax.tree.map(jnp.add, total, loss_and_grads), None
+
+      zero = (jnp.zeros((), jnp.float32),
+              jax.tree.map(jnp.zeros_like, state.params))
+      parts = chunks.split((batch, weights_BT), rows)
+      (loss, grads), _ = jax.lax.scan(
+          add_chunk, zero, (jnp.arange(batch_size // rows), parts))
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     new_state = TrainState(step=state.step + 1,
                            params=optax.apply_updates(state.params, updates),
@@ -119,7 +145,7 @@ class Program:
     member_shardings = layout.tree_shardings(logical)
     self.param_shardings = member_shardings.params
     train_step = make_train_step(model, task, optimizer, batch_size,
-                                 run.train_positions)
+                                 run.train_positions, run.train.chunk_tokens)
     members = members_lib.variables(run.members, run.stacked)
 
     if self.stacked:

@@ -36,7 +36,7 @@ from icl.tasks.arithmetic import dataset as datasets
 from icl.tasks.arithmetic import formats, positions, problems
 from icl.tasks.arithmetic import tables as rendering
 from icl.tasks.base import Task
-from icl.tasks.sequence.layout import masked_cross_entropy
+from icl.tasks.sequence.layout import mask_weights, token_cross_entropy
 
 PACKINGS = ("example", "stream")
 LOSSES = ("answer", "all")
@@ -294,8 +294,11 @@ class ArithmeticTask(Task):
                             targets=shift(batch.targets))
     return batch
 
-  def loss(self, logits_BTV: jax.Array, batch: Batch) -> jax.Array:
-    return masked_cross_entropy(logits_BTV, batch)
+  def token_loss(self, logits_BTV: jax.Array, batch: Batch) -> jax.Array:
+    return token_cross_entropy(logits_BTV, batch)
+
+  def loss_weights(self, batch: Batch) -> jax.Array:
+    return mask_weights(batch)
 
   def decode_tokens(self, tokens) -> str:
     """Text of a token row (special tokens named, PAD dropped)."""

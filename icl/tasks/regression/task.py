@@ -120,9 +120,12 @@ class RegressionTask(Task):
         extras={"w": w_BD, "clean_targets": clean_BK},
     )
 
-  def loss(self, outputs_BT: jax.Array, batch: Batch) -> jax.Array:
-    err_BT = jnp.square(outputs_BT - batch.targets) * batch.loss_mask
-    return jnp.sum(err_BT) / jnp.sum(batch.loss_mask)
+  def token_loss(self, outputs_BT: jax.Array, batch: Batch) -> jax.Array:
+    return jnp.square(outputs_BT - batch.targets)
+
+  def loss_weights(self, batch: Batch) -> jax.Array:
+    """The mean squared error over the y slots the mask keeps."""
+    return batch.loss_mask / jnp.sum(batch.loss_mask)
 
 
 def interleave(at_x_BK: jax.Array, at_y_BK: jax.Array) -> jax.Array:

@@ -145,8 +145,11 @@ class SequenceTask(Task):
         [BOS, from_prompt + offset, SEP, from_answer + offset, EOS],
         PAD).astype(jnp.int32)
 
-  def loss(self, logits_BTV: jax.Array, batch: Batch) -> jax.Array:
-    return masked_cross_entropy(logits_BTV, batch)
+  def token_loss(self, logits_BTV: jax.Array, batch: Batch) -> jax.Array:
+    return token_cross_entropy(logits_BTV, batch)
+
+  def loss_weights(self, batch: Batch) -> jax.Array:
+    return mask_weights(batch)
 
   def check_config(self, longest: int) -> None:
     """Raises ConfigError for task fields that cannot serve sequences of
@@ -187,11 +190,19 @@ class AlphabetTask(SequenceTask):
     return jax.random.randint(key, (max_n,), 0, self.alphabet)
 
 
+def token_cross_entropy(logits_BTV: jax.Array, batch: Batch) -> jax.Array:
+  """[B, T] next-token cross-entropy against ``batch.targets``."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits_BTV,
+                                                         batch.targets)
+
+
+def mask_weights(batch: Batch) -> jax.Array:
+  """[B, T] weights of the mean over the positions ``loss_mask`` keeps
+  (all 0, not NaN, for a batch that keeps none)."""
+  return batch.loss_mask / jnp.maximum(jnp.sum(batch.loss_mask), 1.0)
+
+
 def masked_cross_entropy(logits_BTV: jax.Array, batch: Batch) -> jax.Array:
-  """Mean next-token cross-entropy over the positions ``loss_mask`` keeps
-  (0, not NaN, for a batch that keeps none)."""
-  nll_BT = optax.softmax_cross_entropy_with_integer_labels(
-      logits_BTV, batch.targets)
-  return jnp.sum(nll_BT * batch.loss_mask) / jnp.maximum(
-      jnp.sum(batch.loss_mask), 1.0)
+  """Mean next-token cross-entropy over the positions ``loss_mask`` keeps."""
+  return jnp.sum(token_cross_entropy(logits_BTV, batch) * mask_weights(batch))
 

@@ -24,7 +24,6 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
 from icl import fields
 from icl.data.batch import Batch
@@ -222,14 +221,13 @@ class MixtureTask(SequenceTask):
         extras={"lengths": lengths_B.astype(jnp.int32),
                 "num_tokens": num_tokens_B, "task": kind_B.astype(jnp.int32)})
 
-  def loss(self, logits_BTV: jax.Array, batch: Batch) -> jax.Array:
+  def loss_weights(self, batch: Batch) -> jax.Array:
+    """Each component's mean over its kept tokens, averaged with the
+    mixture weights over the components present in the batch."""
     if "task" not in batch.extras:  # a primary-task batch
-      return super().loss(logits_BTV, batch)
-    nll_BT = optax.softmax_cross_entropy_with_integer_labels(
-        logits_BTV, batch.targets) * batch.loss_mask
+      return super().loss_weights(batch)
     one_hot_BK = jax.nn.one_hot(batch.extras["task"], len(self.components))
-    nll_K = jnp.sum(nll_BT, axis=1) @ one_hot_BK
     count_K = jnp.sum(batch.loss_mask, axis=1) @ one_hot_BK
     weight_K = jnp.asarray(self.weights, jnp.float32) * (count_K > 0)
-    mean_K = nll_K / jnp.maximum(count_K, 1.0)
-    return jnp.sum(weight_K * mean_K) / jnp.sum(weight_K)
+    per_token_K = weight_K / (jnp.maximum(count_K, 1.0) * jnp.sum(weight_K))
+    return batch.loss_mask * (one_hot_BK @ per_token_K)[:, None]
