@@ -37,7 +37,6 @@ from ml_collections import config_flags
 
 from icl import (cli, configs, evaluators, metrics, rng, schema, sharding,
                  smoke)
-from icl.data import chunks
 from icl.train import program as step
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -149,15 +148,18 @@ def time_steps(program, steps: int, repeats: int) -> float:
 
 
 def chunking(run, program) -> tuple[int, int]:
-  """(chunks, rows per chunk) of the program's training step."""
-  b = run.train.batch_size
-  if run.task.loss_weights(run.task.sample(jax.random.key(0), 1)) is None:
-    return 1, b
-  layout = program.layout
-  rows = chunks.rows_per_chunk(b, run.task.sequence_length(),
-                               run.train.chunk_tokens,
-                               layout.shards(layout.spec(("batch",))[0]))
-  return b // rows, rows
+  """(chunks, rows per chunk) of the program's training step, read off a
+  trace of its batch (nothing runs)."""
+  found = {}
+
+  def trace():
+    batch = run.task.sample(jax.random.key(0), run.train.batch_size)
+    found["rows"] = step.chunk_rows(run.task, batch, run.train.chunk_tokens)
+    return batch.positions
+
+  with program.context():
+    jax.eval_shape(trace)
+  return run.train.batch_size // found["rows"], found["rows"]
 
 
 def single_report(config, peak: float, label: str = "") -> list:

@@ -178,7 +178,7 @@ def check_benchmark(workdir, stdout):
     assert float(lines["steps/s"]) > 0
     assert 0 < float(lines["fraction of peak"].strip().rstrip("%")) < 100
     assert "of step time" in lines["data generation"]
-    whole = re.match(r" ([\d.]+) steps/s .* = ([\d.]+)x$",
+    whole = re.search(r"([\d.]+) steps/s .* = ([\d.]+)x$",
                      lines["whole batch"])
     assert float(whole[2]) == pytest.approx(
         float(lines["steps/s"]) / float(whole[1]), rel=1e-2)

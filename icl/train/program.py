@@ -54,14 +54,50 @@ def member_task(task, member):
   return dataclasses.replace(task, **fields) if fields else task
 
 
+def loss_and_grads(model, task, params, batch, dropout_key, rows: int):
+  """(``task.loss``, its gradient) on ``batch``, the forward and backward
+  pass run ``rows`` rows at a time (``icl/data/chunks.py``) and summed with
+  weights from the whole batch: the whole-batch values, added in another
+  order. ``rows`` must be the batch size for a task whose loss does not
+  split (``Task.loss_weights`` None). With dropout, each chunk draws its
+  masks from its own key."""
+  def outputs(params, batch, key):
+    return model.apply({"params": params}, batch.inputs, batch.positions,
+                       train=True, rngs={"dropout": key})
+
+  batch_size = batch.positions.shape[0]
+  if rows == batch_size:
+    return jax.value_and_grad(
+        lambda p: task.loss(outputs(p, batch, dropout_key), batch))(params)
+
+  def add_chunk(total, chunk):
+    i, (part, weights_RT) = chunk
+    part, weights_RT = sharding.constrain_batch((part, weights_RT))
+    loss_and_grads = jax.value_and_grad(lambda p: jnp.sum(task.token_loss(
+        outputs(p, part, jax.random.fold_in(dropout_key, i)), part)
+        * weights_RT))(params)
+    return jax.tree.map(jnp.add, total, loss_and_grads), None
+
+  zero = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
+  parts = chunks.split((batch, task.loss_weights(batch)), rows)
+  return jax.lax.scan(add_chunk, zero,
+                      (jnp.arange(batch_size // rows), parts))[0]
+
+
+def chunk_rows(task, batch, chunk_tokens: int) -> int:
+  """Rows per chunk of a training step on ``batch`` (the whole batch for a
+  loss that does not split)."""
+  b, t = batch.positions.shape
+  if task.loss_weights(batch) is None:
+    return b
+  return chunks.rows_per_chunk(b, t, chunk_tokens, sharding.batch_shards())
+
+
 def make_train_step(model, task, optimizer, batch_size: int, positions=None,
                     chunk_tokens: int = 0):
   """``positions``: a batch transform of the position ids (randomized
   positions), or None. ``chunk_tokens``: tokens per row chunk of the
-  forward and backward pass (``icl/data/chunks.py``); 0, or a task whose
-  loss does not split (``Task.loss_weights`` None), runs the whole batch.
-  Chunking keeps the loss and gradients, summed in another order; with
-  dropout, each chunk draws its masks from its own key."""
+  forward and backward pass (``loss_and_grads``); 0: the whole batch."""
   def train_step(state: TrainState, member):
     data_key = rng.stream(member["seed"], "data")
     dropout_key = jax.random.fold_in(rng.stream(member["seed"], "dropout"),
@@ -72,33 +108,9 @@ def make_train_step(model, task, optimizer, batch_size: int, positions=None,
       batch = positions(jax.random.fold_in(
           rng.stream(member["seed"], "positions"), state.step), batch)
     batch = sharding.constrain_batch(batch)
-
-    def outputs(params, batch, key):
-      return model.apply({"params": params}, batch.inputs, batch.positions,
-                         train=True, rngs={"dropout": key})
-
-    weights_BT = task.loss_weights(batch)
-    rows = batch_size if weights_BT is None else chunks.rows_per_chunk(
-        batch_size, batch.positions.shape[1], chunk_tokens,
-        sharding.batch_shards())
-    if rows == batch_size:
-      loss, grads = jax.value_and_grad(
-          lambda p: task.loss(outputs(p, batch, dropout_key), batch))(
-              state.params)
-    else:
-      def add_chunk(total, chunk):
-        i, (part, weights_RT) = chunk
-        part, weights_RT = sharding.constrain_batch((part, weights_RT))
-        loss_and_grads = jax.value_and_grad(lambda p: jnp.sum(
-            task.token_loss(outputs(p, part, jax.random.fold_in(
-                dropout_key, i)), part) * weights_RT))(state.params)
-        return jax.tree.map(jnp.add, total, loss_and_grads), None
-
-      zero = (jnp.zeros((), jnp.float32),
-              jax.tree.map(jnp.zeros_like, state.params))
-      parts = chunks.split((batch, weights_BT), rows)
-      (loss, grads), _ = jax.lax.scan(
-          add_chunk, zero, (jnp.arange(batch_size // rows), parts))
+    loss, grads = loss_and_grads(model, task, state.params, batch,
+                                 dropout_key,
+                                 chunk_rows(task, batch, chunk_tokens))
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     new_state = TrainState(step=state.step + 1,
                            params=optax.apply_updates(state.params, updates),
