@@ -394,7 +394,7 @@ def main(argv):
   if _PART.value == "presets":
     presets_report(presets, peak)
   if _PART.value == "lengths":
-    lengths_report(_PRESETS.value[1:3] if smoke.enabled() else presets)
+    lengths_report(["sequences"] if smoke.enabled() else presets)
   if _PART.value == "startup":
     startup_report(presets)
   if _PART.value in ("all", "ensemble"):
