@@ -13,7 +13,7 @@ from icl.configs import arithmetic, sorting
 from icl.data import chunks
 from icl.experiments import benchmark
 from icl.train import program
-from tests.conftest import tiny_config
+from tests.conftest import config_error, tiny_config
 
 
 def test_rows_per_chunk_picks_the_divisor_nearest_the_token_budget():
@@ -136,3 +136,10 @@ def test_loss_weights_give_the_task_loss():
   means = [nll[kind == k].sum() / mask[kind == k].sum() for k in range(3)]
   want = np.sum(np.array([3.0, 1.0, 0.5]) * means) / 4.5
   np.testing.assert_allclose(float(task.loss(logits, batch)), want, rtol=1e-5)
+
+
+def test_a_negative_chunk_size_is_a_config_error():
+  # (ConfigDict itself refuses a value of another type.)
+  message = config_error(tiny_config(), "train.chunk_tokens", -1)
+  assert message == ("train.chunk_tokens must be an int >= 0 (0: the whole "
+                     "batch at once), got -1")

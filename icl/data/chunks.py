@@ -63,3 +63,9 @@ def map_rows(fn: Callable[..., Any], chunk_tokens: int, *args) -> Any:
     return fn(*args)
   return merge(jax.lax.map(
       lambda chunk: fn(*sharding.constrain_batch(chunk)), split(args, rows)))
+
+
+def forward(model, params, batch, chunk_tokens: int = EVAL_TOKENS):
+  """The model's evaluation outputs on ``batch``, computed in row chunks."""
+  return map_rows(lambda x, p: model.apply({"params": params}, x, p),
+                  chunk_tokens, batch.inputs, batch.positions)

@@ -57,9 +57,7 @@ def _metrics_at(model, task, max_n: int, batch_size: int,
   if positions is not None:
     batch = positions(jax.random.fold_in(key, 1), batch)
   batch = sharding.constrain_batch(batch)
-  logits_BTV = chunks.map_rows(
-      lambda x, p: model.apply({"params": params}, x, p), chunks.EVAL_TOKENS,
-      batch.inputs, batch.positions)
+  logits_BTV = chunks.forward(model, params, batch)
   exact_B, right_B = answer_correct(logits_BTV, batch)
   return sharding.replicate({
       "exact_match": jnp.mean(exact_B.astype(jnp.float32)),

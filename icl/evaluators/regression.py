@@ -127,9 +127,7 @@ def _sample(dist, batch_size, key):
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _curves(model, dim, params, batch, baseline_preds):
-  out_BT = chunks.map_rows(
-      lambda x, p: model.apply({"params": params}, x, p), chunks.EVAL_TOKENS,
-      batch.inputs, batch.positions)
+  out_BT = chunks.forward(model, params, batch)
   return regression_curves(regression.predictions_at_x(out_BT),
                            baseline_preds, batch.extras["clean_targets"], dim)
 
