@@ -141,10 +141,7 @@ class Layout:
 
   def shards(self, spec_entry) -> int:
     """How many ways a dimension with this PartitionSpec entry is split."""
-    if spec_entry is None:
-      return 1
-    names = (spec_entry,) if isinstance(spec_entry, str) else spec_entry
-    return math.prod(self.sizes[n] for n in names)
+    return _ways(spec_entry, self.sizes)
 
   def rule_context(self):
     """Flax logical-rules context for tracing a member's computation."""
@@ -202,9 +199,16 @@ def batch_shards() -> int:
   mesh = jax.sharding.get_abstract_mesh()
   if mesh.empty:
     return 1
-  entry = nn.logical_to_mesh_axes(("batch",))[0]
-  names = () if entry is None else (entry,) if isinstance(entry, str) else entry
-  return math.prod(mesh.shape[n] for n in names)
+  return _ways(nn.logical_to_mesh_axes(("batch",))[0], mesh.shape)
+
+
+def _ways(spec_entry, sizes) -> int:
+  """How many ways a PartitionSpec entry splits a dimension, for mesh axis
+  ``sizes`` {name: size}."""
+  if spec_entry is None:
+    return 1
+  names = (spec_entry,) if isinstance(spec_entry, str) else spec_entry
+  return math.prod(sizes[n] for n in names)
 
 
 def constrain_batch(tree: Any) -> Any:

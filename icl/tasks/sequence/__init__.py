@@ -5,7 +5,7 @@ from icl.data.vocab import BOS, EOS, PAD, SEP, SPECIAL_TOKENS
 from icl.tasks.sequence.copy import CopyTask
 from icl.tasks.sequence.count import CountTask
 from icl.tasks.sequence.layout import (AlphabetTask, SequenceTask,
-                                       masked_cross_entropy)
+                                       mask_weights, token_cross_entropy)
 from icl.tasks.sequence.mixture import MixtureTask
 from icl.tasks.sequence.parity import ParityTask
 from icl.tasks.sequence.reverse import ReverseTask
@@ -19,4 +19,5 @@ TASKS = {
 }
 
 __all__ = ["AlphabetTask", "BOS", "EOS", "PAD", "SEP", "SPECIAL_TOKENS",
-           "SequenceTask", "MixtureTask", "TASKS", "masked_cross_entropy"]
+           "SequenceTask", "MixtureTask", "TASKS", "mask_weights",
+           "token_cross_entropy"]

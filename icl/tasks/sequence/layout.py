@@ -200,9 +200,3 @@ def mask_weights(batch: Batch) -> jax.Array:
   """[B, T] weights of the mean over the positions ``loss_mask`` keeps
   (all 0, not NaN, for a batch that keeps none)."""
   return batch.loss_mask / jnp.maximum(jnp.sum(batch.loss_mask), 1.0)
-
-
-def masked_cross_entropy(logits_BTV: jax.Array, batch: Batch) -> jax.Array:
-  """Mean next-token cross-entropy over the positions ``loss_mask`` keeps."""
-  return jnp.sum(token_cross_entropy(logits_BTV, batch) * mask_weights(batch))
-
