@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from icl import files
+from icl import files, once
 
 
 
@@ -69,7 +69,7 @@ def digest(state: Any) -> str | None:
   return h.hexdigest()
 
 
-@jax.jit
+@once.jit
 def all_finite(tree) -> jax.Array:
   """Whether every leaf of ``tree`` is finite (a scalar bool array)."""
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x))

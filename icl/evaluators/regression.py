@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import files, sharding
+from icl import files, once, sharding
 from icl.data import chunks
 from icl.evaluators.base import Evaluator, Result
 from icl.metrics import markdown_table
@@ -120,7 +120,7 @@ class RegressionEvaluator(Evaluator):
         for name, (batch, preds) in self.setup.items()})
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@once.jit(static_argnums=(0, 1))
 def _sample(dist, batch_size, key):
   return sharding.constrain_batch(dist.sample(key, batch_size))
 

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from icl import optimizers, rng, sharding
+from icl import once, optimizers, rng, sharding
 from icl.data import chunks
 from icl.errors import ConfigError
 from icl import members as members_lib
@@ -187,14 +187,14 @@ class Program:
         shapes, self.state_shardings)
     with jax.set_mesh(layout.mesh):
       self.init = jax.jit(init_fn, out_shardings=self.state_shardings
-                          ).lower().compile()
+                          ).lower().compile(once.compiler_options())
     with self.context():
       replicated = layout.replicated()
       self.step = jax.jit(
           step_fn, in_shardings=(self.state_shardings,),
           out_shardings=(self.state_shardings, replicated),
           donate_argnums=0).lower(self.abstract_state).compile()
-      self._member_params = jax.jit(
+      self._member_params = once.jit(
           lambda params, k: jax.tree.map(lambda x: x[k], params),
           out_shardings=self.param_shardings)
 

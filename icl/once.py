@@ -1,0 +1,42 @@
+"""Programs that run once per run, compiled for compile time.
+
+Initialization, the fixed evaluation batches and the finiteness check run
+once (or once per checkpoint), so their compile time is all they cost.
+On XLA:CPU most of a small program's compile time is LLVM optimizing its
+fused loops: at -O0 a regression batch sampler compiles in 0.65 s instead
+of 1.72 s and runs in 7 ms instead of 1.4 ms (this machine, jaxlib 0.10.2),
+which a program that runs once never pays back. The HLO is the same, so
+results agree to float32 rounding. Other backends keep their defaults, as
+does every program that runs at each step or evaluation.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+
+_CPU = {"xla_backend_optimization_level": 0}
+
+
+def compiler_options() -> dict | None:
+  """Options for ``Lowered.compile`` of a run-once program."""
+  return dict(_CPU) if jax.default_backend() == "cpu" else None
+
+
+def jit(fn=None, **jit_kwargs):
+  """``jax.jit`` for a run-once program (also as a decorator with
+  keyword arguments). The backend is read at the first call, not at
+  import, so importing a module that uses it starts no backend."""
+  if fn is None:
+    return functools.partial(jit, **jit_kwargs)
+  jitted = None
+
+  @functools.wraps(fn)
+  def call(*args, **kwargs):
+    nonlocal jitted
+    if jitted is None:
+      jitted = jax.jit(fn, compiler_options=compiler_options(), **jit_kwargs)
+    return jitted(*args, **kwargs)
+
+  return call
