@@ -29,7 +29,6 @@ import orbax.checkpoint as ocp
 from icl import files, once
 
 
-
 def _write_arrays_whole() -> None:
   """Replica-parallel saving slices every replicated array so that each
   replica writes a part: one compiled program per leaf shape, about 3 s per

@@ -18,13 +18,14 @@ import functools
 
 import jax
 
-_CPU = {"xla_backend_optimization_level": 0,
-        "xla_cpu_use_fusion_emitters": False}
+# XLA debug options; tests/conftest.py passes the same as XLA_FLAGS.
+CPU_OPTIONS = {"xla_backend_optimization_level": 0,
+               "xla_cpu_use_fusion_emitters": False}
 
 
 def compiler_options() -> dict | None:
   """Options for ``Lowered.compile`` of a run-once program."""
-  return dict(_CPU) if jax.default_backend() == "cpu" else None
+  return dict(CPU_OPTIONS) if jax.default_backend() == "cpu" else None
 
 
 def jit(fn=None, **jit_kwargs):
