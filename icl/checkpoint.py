@@ -16,6 +16,7 @@ directory), never deleted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import sys
@@ -24,17 +25,21 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 from icl import files, once
 
 
-def _write_arrays_whole() -> None:
-  """Replica-parallel saving slices every replicated array so that each
+@functools.cache
+def _orbax():
+  """``orbax.checkpoint``, imported on first use: 0.2 s that a new run
+  need not pay before its first step.
+
+  Replica-parallel saving slices every replicated array so that each
   replica writes a part: one compiled program per leaf shape, about 3 s per
   run on an 8-device mesh, to split writes of a few megabytes. Arrays are
   written whole by their first replica instead (orbax's GPU default). The
   override is expected, so orbax's warning about it is held back."""
+  import orbax.checkpoint as ocp
   absl_logger = logging.getLogger("absl")
   level = absl_logger.level
   absl_logger.setLevel(logging.ERROR)
@@ -44,9 +49,7 @@ def _write_arrays_whole() -> None:
         override=True)
   finally:
     absl_logger.setLevel(level)
-
-
-_write_arrays_whole()
+  return ocp
 
 
 class CheckpointError(RuntimeError):
@@ -81,21 +84,33 @@ class Checkpointer:
     # orbax takes epath paths, so the directory may be gs://... too.
     self.directory = files.path(directory).absolute()
     self.keep = keep
-    self.manager = ocp.CheckpointManager(
-        self.directory,
-        options=ocp.CheckpointManagerOptions(
-            max_to_keep=keep, enable_async_checkpointing=True,
-            create=True),
-        item_names=("state", "config", "digest"),
-    )
+    self._manager = None
+
+  @property
+  def manager(self):
+    """The orbax manager, made on first use (it creates the directory)."""
+    if self._manager is None:
+      ocp = _orbax()
+      self._manager = ocp.CheckpointManager(
+          self.directory,
+          options=ocp.CheckpointManagerOptions(
+              max_to_keep=self.keep, enable_async_checkpointing=True,
+              create=True),
+          item_names=("state", "config", "digest"),
+      )
+    return self._manager
 
   def latest_step(self) -> int | None:
-    return self.manager.latest_step()
+    steps = self.all_steps()
+    return steps[-1] if steps else None
 
   def all_steps(self) -> list[int]:
+    if self._manager is None and not self.directory.exists():
+      return []  # nothing written yet: no need for orbax
     return sorted(self.manager.all_steps())
 
   def save(self, step: int, state: Any, config: dict) -> None:
+    ocp = _orbax()
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state),
         config=ocp.args.JsonSave(config),
@@ -103,6 +118,7 @@ class Checkpointer:
 
   def restore(self, step: int, abstract_state: Any) -> Any:
     """The state at ``step``, unverified (see ``restore_verified``)."""
+    ocp = _orbax()
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))
     return restored.state
@@ -134,6 +150,7 @@ class Checkpointer:
     digests were written (they get every other check)."""
     if not (self.directory / str(step) / "digest").is_dir():
       return None
+    ocp = _orbax()
     try:
       return self.manager.restore(step, args=ocp.args.Composite(
           digest=ocp.args.JsonRestore())).digest["sha256"]
@@ -176,11 +193,13 @@ class Checkpointer:
     return step, state
 
   def restore_config(self, step: int) -> dict:
+    ocp = _orbax()
     return self.manager.restore(step, args=ocp.args.Composite(
         config=ocp.args.JsonRestore())).config
 
   def restore_raw(self, step: int) -> dict:
     """The saved state as nested dicts of arrays, with no target needed."""
+    ocp = _orbax()
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore()))
     return restored.state
@@ -202,10 +221,12 @@ class Checkpointer:
       self.manager.delete(step)
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    if self._manager is not None:
+      self._manager.wait_until_finished()
 
   def close(self) -> None:
-    self.manager.close()
+    if self._manager is not None:
+      self._manager.close()
 
 
 def load_params(workdir: files.PathLike,

@@ -106,8 +106,10 @@ class RegressionEvaluator(Evaluator):
     self.setup = {}
 
   def _prepare(self):
-    for name, dist in self.dists.items():
-      batch = _sample(dist, self.batch_size, self.keys[name])
+    names = tuple(self.dists)
+    batches = _sample(tuple(self.dists.values()), self.batch_size,
+                      tuple(self.keys[n] for n in names))
+    for name, batch in zip(names, batches):
       # The pool prior defines dMMSE on both distributions: pass the task.
       self.setup[name] = (batch, regression_baselines(self.task, batch))
 
@@ -121,8 +123,10 @@ class RegressionEvaluator(Evaluator):
 
 
 @once.jit(static_argnums=(0, 1))
-def _sample(dist, batch_size, key):
-  return sharding.constrain_batch(dist.sample(key, batch_size))
+def _sample(dists, batch_size, keys):
+  """One batch per distribution, in one program (one compile)."""
+  return [sharding.constrain_batch(d.sample(k, batch_size))
+          for d, k in zip(dists, keys)]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

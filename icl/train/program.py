@@ -186,8 +186,9 @@ class Program:
         lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh),
         shapes, self.state_shardings)
     with jax.set_mesh(layout.mesh):
-      self.init = jax.jit(init_fn, out_shardings=self.state_shardings
-                          ).lower().compile(once.compiler_options())
+      self.init = once.Compiling(
+          jax.jit(init_fn, out_shardings=self.state_shardings).lower(),
+          once.compiler_options())
     with self.context():
       replicated = layout.replicated()
       self.step = jax.jit(
