@@ -9,36 +9,41 @@ import re
 import numpy as np
 import pytest
 
-from icl.experiments import benchmark, task_diversity
+from icl.experiments import benchmark
 from icl import schema
 from icl.errors import ConfigError
-from tests.conftest import ONE_DEVICE, tiny_config
+from tests.conftest import ONE_DEVICE
 
 
-def test_sweep_configs_vary_only_the_task_diversity():
-  configs = dict(task_diversity.sweep_configs("cpu", ["8", "-1"], steps=7))
-  assert set(configs) == {8, -1}
-  a, b = configs[8].to_dict(), configs[-1].to_dict()
-  assert a["task"].pop("num_tasks") == 8 and b["task"].pop("num_tasks") == -1
-  assert a == b and a["train"]["steps"] == 7
+def test_task_diversity_arms_differ_only_in_m_and_train_as_one_ensemble():
+  from icl import sweep as sweep_lib
+  from icl.experiments.task_diversity import sweep
+  s = sweep.get_sweep("cpu")
+  assert list(s.arms) == ["M=4", "M=16", "M=64", "M=256", "M=1024",
+                          "M=32768", "M=inf"]
+  a, b = s.arms["M=4"].to_dict(), s.arms["M=inf"].to_dict()
+  assert a["task"].pop("num_tasks") == 4 and b["task"].pop("num_tasks") == -1
+  assert a == b
+  (group,) = sweep_lib.plan(s)
+  assert len(group.cells) == 7 * len(s.seeds)
+  # Each seed draws its own pool of M tasks as well.
+  assert tuple(group.config.ensemble.pool_seed) == tuple(
+      group.config.ensemble.seed)
 
 
-def test_sweep_as_one_ensemble_has_each_m_as_the_member_of_its_run():
-  # Member k of an ensemble trains exactly as its own run would
-  # (tests/test_sharding.py checks that, loss by loss); so the sweep's
-  # ensemble matches the separate runs once member k's config is M_k's.
-  configs = {m: tiny_config(task={"num_tasks": m}) for m in (2, 16, -1)}
-  run = schema.validate(task_diversity.ensemble_config(configs))
-  assert run.stacked and len(run.members) == 3
-  for member, config in zip(run.members, configs.values()):
-    assert member.config.to_dict() == config.to_dict()
-
-
-def test_ensemble_sweep_needs_runs_that_differ_only_in_m():
-  configs = {2: tiny_config(task={"num_tasks": 2}),
-             8: tiny_config(task={"num_tasks": 8}, train={"steps": 40})}
-  with pytest.raises(ConfigError, match="differ only in M.*train.steps 40"):
-    task_diversity.ensemble_config(configs)
+def test_the_task_diversity_threshold_is_where_more_m_stops_helping():
+  from icl import sweep as sweep_lib
+  from icl.experiments.task_diversity import report
+  deltas = {"M=4": [0.9, 0.8], "M=64": [0.30, 0.26], "M=1024": [0.05, 0.04],
+            "M=32768": [0.046, 0.044], "M=inf": [0.045, 0.043]}
+  cells = {arm: {seed: {"summary": {"regression": {"true/delta/ridge": v}}}
+                 for seed, v in enumerate(values)}
+           for arm, values in deltas.items()}
+  outcome = sweep_lib.Outcome(None, cells, {}, {})
+  before, star, final, margin = report.threshold(outcome)
+  # 2 std of (0.045, 0.043) is 0.0028 < 10% of 0.044: the margin is 0.0044.
+  assert (before, star) == ("M=64", "M=1024")
+  assert final == pytest.approx(0.044) and margin == pytest.approx(0.0044)
 
 
 def test_model_flops_count_matches_a_hand_count():
@@ -53,42 +58,56 @@ def test_model_flops_count_matches_a_hand_count():
   assert benchmark.step_flops(config, task, state.params) == expected
 
 
-def test_positional_encoding_sweep_checks_every_arm_first(tmp_path):
-  from icl.experiments import positional_encodings as pe
-  with pytest.raises(ConfigError, match="unknown variant 'shuffled'"):
-    pe.run_sweep("cpu", ["copy"], ["none", "rope+shuffled"], str(tmp_path))
-  assert not os.listdir(tmp_path)
+SWEEPS = ("positional_encodings", "sorting_hints",
+          "arithmetic_sample_efficiency", "arithmetic_length_generalization",
+          "task_diversity")
 
 
-def test_sorting_hints_sweep_checks_every_arm_first(tmp_path):
-  from icl.experiments import sorting_hints as sh
-  with pytest.raises(ConfigError, match="must be one of"):
-    sh.run_sweep("cpu", ["none", "succesor"], str(tmp_path))
-  assert not os.listdir(tmp_path)
+@pytest.mark.parametrize("name", SWEEPS)
+def test_every_arm_of_every_preset_validates(name):
+  from icl.experiments import run
+  for preset in ("cpu", "paper"):
+    if preset == "paper" and name.startswith("arithmetic"):
+      continue  # their datasets (up to 200k problems) are built to validate
+    sweep, _ = run.load(f"{name}:{preset}")
+    assert len(sweep.seeds) >= 3, "every claim needs three seeds"
+    for arm, config in sweep.arms.items():
+      schema.validate(config)
+
+
+def test_an_unknown_arm_or_variant_is_named():
+  from icl.experiments.positional_encodings import sweep as pe
+  from icl.experiments.sorting_hints import sweep as sh
+  with pytest.raises(ConfigError, match="arm 'copy.shuffled': the encoding"):
+    pe.arm_config("cpu", "copy.shuffled")
   with pytest.raises(ConfigError, match="unknown variant 'hot'"):
-    sh.arm_config("cpu", "successor+hot")
-  # The paper preset's arms are valid too, though only an accelerator runs
-  # them.
-  for arm in sh.ARMS + ("successor+temperature",):
-    task = schema.validate(sh.arm_config("paper", arm)).task
-    assert task.max_length == 20
-
-
+    sh.arm_config("cpu", "successor_hot")
+  with pytest.raises(ConfigError, match="the hint must be one of"):
+    sh.arm_config("cpu", "succesor")
 
 
 def test_arm_configs_set_what_their_names_say():
-  from icl.experiments import positional_encodings as pe
-  from icl.experiments import sorting_hints as sh
-  from icl.experiments import arithmetic_length_generalization as lg
-  rand = pe.arm_config("cpu", "copy", "rope+randomized")
-  assert rand.model.randomized_positions == pe.RANDOMIZED_MAX
-  assert rand.model.positional == "rope"
-  temp = sh.arm_config("cpu", "successor+temperature")
-  assert tuple(temp.task.components) == ("sort", "successor")
-  assert temp.model.learn_temperature is True
-  assert tuple(sh.arm_config("cpu", "none").task.components) == ("sort",)
+  from icl.experiments.arithmetic_length_generalization import sweep as lg
+  from icl.experiments.positional_encodings import sweep as pe
+  from icl.experiments.sorting_hints import sweep as sh
+  rope = pe.arm_config("cpu", "reverse.rope")
+  assert rope.model.positional == "rope" and rope.task.name == "reverse"
+  none, double = sh.arm_config("cpu", "none"), sh.arm_config("cpu",
+                                                             "successor_2x")
+  assert tuple(none.task.components) == ("sort",)
+  # The control: twice the batch, each task's mean loss in full, so sorting
+  # gets the examples and the loss weight it gets alone.
+  assert tuple(double.task.components) == ("sort", "successor")
+  assert double.train.batch_size == 2 * none.train.batch_size
+  assert double.task.mix_loss == "sum"
+  assert sh.arm_config("cpu", "none_rep").task.repeats is True
+  assert sh.arm_config("cpu", "none_learned").model.positional == "learned"
+  assert sh.arm_config("cpu", "successor_temp").model.learn_temperature
+  zhou = lg.arm_config("cpu", "zhou2024")
+  assert zhou.model.positional == "fire"
+  assert zhou.model.randomized_positions == lg.RANDOMIZED_MAX
+  assert zhou.task.format == "reverse_all+index_hints"
   abacus = lg.arm_config("cpu", "abacus")
-  assert abacus.model.positional == "abacus"
   # Trained on 1..k digits, tested on 1..2k: offset ids reach the answer
   # width of 2k-digit sums.
   k = abacus.task.digits_a[1]
@@ -96,78 +115,113 @@ def test_arm_configs_set_what_their_names_say():
   assert (k + 1) + abacus.task.max_offset >= 2 * k + 1
 
 
+def test_both_sample_efficiency_protocols_train_on_equal_tokens_per_step():
+  from icl.experiments.arithmetic_sample_efficiency import sweep as se
+  s = se.get_sweep("cpu")
+  for fmt in se.FORMATS:
+    clean = schema.validate(s.arms[f"clean.{fmt}.N=1000"])
+    lee = schema.validate(s.arms[f"lee.{fmt}.N=1000"])
+    tokens = [r.config.train.batch_size * r.task.sequence_length()
+              for r in (clean, lee)]
+    assert tokens[0] == tokens[1], fmt
+    assert lee.task.window > clean.task.sequence_length()  # longer windows
+  # The N arms of one protocol and format train as one ensemble.
+  from icl import sweep as sweep_lib
+  groups = sweep_lib.plan(s)
+  assert len(groups) == len(se.FORMATS) * len(se.PROTOCOLS)
+  assert all(len(g.cells) == len(se.SIZES) * len(s.seeds) for g in groups)
+
+
 # What each experiment's documented command must write (run by
 # tests/test_readme.py in smoke mode: the first two arms, 2 steps).
 
-def check_task_diversity(workdir, stdout):
+def _check_sweep(workdir, arms, path, plots, chance="| chance |",
+                 rows=None):
+  """What every sweep's smoke run writes: results.json with its first two
+  arms and seeds, statistics over the seeds that agree with the seeds'
+  own numbers, each cell's run directory and evaluation history, and a
+  report with a row for every arm (or each of ``rows``), the chance row
+  and the plots."""
   results = json.load(open(os.path.join(workdir, "results.json")))
-  assert len(results) == 2
-  m = next(iter(results))
-  assert "true/delta/dmmse" in results[m]
-  assert f"| {m} |" in open(os.path.join(workdir, "table.md")).read()
-  assert os.path.getsize(os.path.join(workdir, "task_diversity.png")) > 10_000
-  # Each M is an ordinary, resumable run directory (or an ensemble member).
-  assert (os.path.isdir(os.path.join(workdir, f"M{m}", "checkpoints")) or
-          os.path.isdir(os.path.join(workdir, "ensemble", "member_1")))
+  assert list(results["arms"]) == arms and results["seeds"] == [0, 1]
+  assert results["total"]["cpu_seconds"] > 0
+  for arm in arms:
+    cells = results["arms"][arm]["seeds"]
+    values = []
+    for seed in ("0", "1"):
+      value = cells[seed]["summary"]
+      for key in path:
+        value = value[key]
+      values.append(value)
+      config = json.load(open(os.path.join(workdir, cells[seed]["run_dir"],
+                                           "config.json")))
+      assert config["seed"] == int(seed)
+      assert cells[seed]["history"][-1]["step"] == 2
+    stats = results["arms"][arm]["stats"]
+    for key in path:
+      stats = stats[key]
+    assert stats["n"] == 2 and stats["max"] == max(values)
+    assert stats["mean"] == pytest.approx(np.mean(values))
+  report = open(os.path.join(workdir, "report.md")).read()
+  assert chance in report and "(mean ± std)" in report
+  assert all(f"| {row} |" in report for row in rows or arms)
+  for plot in plots:
+    assert os.path.getsize(os.path.join(workdir, plot)) > 10_000
+  return results, report
+
+
+def check_task_diversity(workdir, stdout):
+  results, report = _check_sweep(
+      workdir, ["M=4", "M=16"], ["regression", "true/delta/dmmse"],
+      ["task_diversity.png"], chance="| predict 0 |")
+  # The seeds' task pools differ too.
+  member = results["arms"]["M=16"]["seeds"]["1"]["run_dir"]
+  config = json.load(open(os.path.join(workdir, member, "config.json")))
+  assert config["task"]["num_tasks"] == 16 and config["task"]["pool_seed"] == 1
 
 
 def check_positional_encodings(workdir, stdout):
-  results = json.load(open(os.path.join(workdir, "results.json")))
-  arms = list(results["copy"])
-  assert arms == ["none", "learned"]
-  none = results["copy"]["none"]["curves"]
-  beyond = np.mean(none["exact_match"][20:])
-  table = open(os.path.join(workdir, "table.md")).read()
-  assert f"| copy | {beyond:.2f} (0.99) |" in table  # paper beside ours
-  assert none["lengths"][-1] == 40
-  assert os.path.getsize(os.path.join(workdir,
-                                      "accuracy_vs_length_copy.png")) > 1000
+  results, report = _check_sweep(
+      workdir, ["copy.none", "copy.t5"],
+      ["lengths", "exact_match/beyond"], ["positional_encodings.png"],
+      rows=["none", "t5"])
+  assert "0.99 |" in report  # the paper's number beside ours
+  assert "steps to EM 0.99" in report
 
 
 def check_sorting_hints(workdir, stdout):
-  results = json.load(open(os.path.join(workdir, "results.json")))
-  assert list(results) == ["none", "successor"]
-  none = results["none"]
-  at_20 = none["results"]["exact_match"][19]
-  report = open(os.path.join(workdir, "report.md")).read()
-  assert f"| none | {at_20:.3f} |" in report and "< 0.01" in report
-  assert json.load(open(os.path.join(workdir, "successor", "config.json"))
-                   )["task"]["components"] == ["sort", "successor"]
-  hits = np.asarray(none["probe"]["hits"])
+  results, report = _check_sweep(
+      workdir, ["none", "successor"], ["lengths", "exact_match/beyond"],
+      ["accuracy_vs_length.png"])
+  hits = np.asarray(results["arms"]["none"]["seeds"]["0"]["analysis"]["hits"])
   assert hits.shape[1:] == (1, 2)  # lengths x layers x heads
   assert "1 layers, width 16" in report  # the report says what ran
-  assert os.path.getsize(os.path.join(workdir,
-                                      "accuracy_vs_length.png")) > 1000
+  assert "< 0.01" in report  # the paper's number beside ours
 
 
 def check_arithmetic_sample_efficiency(workdir, stdout):
-  results = json.load(open(os.path.join(workdir, "results.json")))
-  acc = results["accuracy"]["lee"]
-  assert list(acc) == ["plain", "reverse"]
-  assert list(acc["plain"]) == ["1000", "2000"] == [
-      str(n) for n in results["sizes"]]
-  report = open(os.path.join(workdir, "report.md")).read()
-  assert "| N | plain (ours) | plain (Lee et al.) | reverse (ours)" in report
-  assert "| 1000 |" in report and results["dataset"]["sha256"] in report
-  assert "packing=stream, loss on all, delimiters=paper" in report
-  assert os.path.getsize(os.path.join(workdir,
-                                      "accuracy_vs_examples.png")) > 0
-  member = json.load(open(os.path.join(workdir, "lee_plain", "member_1",
+  results, report = _check_sweep(
+      workdir, ["lee.plain.N=1000", "lee.plain.N=2000"],
+      ["arithmetic", "exact_match"], ["accuracy_vs_examples.png"],
+      rows=["N=1000", "N=2000"])
+  cell = results["arms"]["lee.plain.N=2000"]["seeds"]["1"]
+  member = json.load(open(os.path.join(workdir, cell["run_dir"],
                                        "config.json")))
-  assert member["task"]["num_train"] == 2000 and member["seed"] == 0
+  assert member["task"]["num_train"] == 2000 and member["seed"] == 1
+  assert "packing=stream, loss on all, delimiters=paper" in report
+  assert cell["results"]["arithmetic"]["dataset"]["sha256"] in report
 
 
 def check_arithmetic_length_generalization(workdir, stdout):
-  results = json.load(open(os.path.join(workdir, "results.json")))
-  arms = list(results["arms"])
-  assert arms == ["plain_absolute", "reverse_hints"]
-  for r in results["arms"].values():
+  results, report = _check_sweep(
+      workdir, ["plain_absolute", "reverse_hints"],
+      ["arithmetic", "exact_match"],
+      ["accuracy_grid.png", "accuracy_vs_digits.png"], chance="<= 1e-",
+      rows=["seen (<= 5)", "beyond 5"])  # one column pair per arm
+  for arm in results["arms"].values():
+    r = arm["seeds"]["0"]["results"]["arithmetic"]
     assert sum(map(sum, r["grid"]["count"])) == r["dataset"]["test_size"]
-  report = open(os.path.join(workdir, "report.md")).read()
-  assert all(f"| {arm} |" in report for arm in arms)
-  assert re.search(r"\| arm \| seen \(<= \d+\) \| beyond \d+ \| n=\d+ \|",
-                   report)
-  assert os.path.getsize(os.path.join(workdir, "accuracy_grid.png")) > 0
+  assert re.search(r"\| seen \(<= \d+\) \|", report)
 
 
 def check_benchmark(workdir, stdout):

@@ -1,5 +1,5 @@
-"""Every command in the README and in the config files' docstrings runs as
-written, in smoke mode (``ICL_SMOKE=1``: a few steps of a toy model, a
+"""Every command in a README (the root's and the guides'), in the config
+files' and in the sweep files' docstrings runs as written, in smoke mode (``ICL_SMOKE=1``: a few steps of a toy model, a
 sweep's first arms; see ``icl/smoke.py``), from a fresh directory holding
 only a link to ``configs/``. A command fails the test if it exits non-zero,
 prints a traceback, or leaves out the files it promises."""
@@ -17,6 +17,9 @@ from tests import test_experiments
 from tests.conftest import REPO
 
 _COMMAND = re.compile(r"python -m icl\.(?:main|experiments\.\w+)\b")
+EXPERIMENTS = os.path.join(REPO, "experiments")
+
+
 
 
 def _commands(text: str) -> list[str]:
@@ -32,14 +35,24 @@ def _commands(text: str) -> list[str]:
   return [shlex.join(shlex.split(c, comments=True)) for c in found]
 
 
+def documents() -> list[str]:
+  """Where commands are documented: every README.md (the root's and the
+  guides' under configs/, icl/ and experiments/), the config files and
+  every experiment's sweep file."""
+  paths = [os.path.join(REPO, "README.md")]
+  for top in ("configs", "icl", "experiments"):
+    for root, _, names in sorted(os.walk(os.path.join(REPO, top))):
+      paths += [os.path.join(root, n) for n in sorted(names)
+                if n == "README.md"
+                or (top == "configs" and n.endswith(".py"))
+                or (top == "experiments" and n == "sweep.py")]
+  return paths
+
+
 def documented_commands() -> list[str]:
   """One of each: commands that differ only in ``--workdir`` run the
   same thing."""
-  text = open(os.path.join(REPO, "README.md")).read()
-  configs = os.path.join(REPO, "configs")
-  for name in sorted(os.listdir(configs)):
-    if name.endswith(".py"):
-      text += "\n" + open(os.path.join(configs, name)).read()
+  text = "\n".join(open(path).read() for path in documents())
   unique = {}
   for command in _commands(text):
     assert _COMMAND.match(command), command
@@ -79,17 +92,27 @@ def _check_main(workdir, stdout):
   assert config["model"]["num_layers"] == 1 and config["train"]["steps"] == 2
 
 
+def _entry(argv: list[str]) -> str:
+  """What a command runs: its module, or for the sweep runner the sweep's
+  name (``sweep:task_diversity``)."""
+  if argv[0] == "icl.experiments.run":
+    spec = next(a.split("=", 1)[1] for a in argv if a.startswith("--sweep="))
+    return "sweep:" + spec.partition(":")[0]
+  return argv[0]
+
+
+SWEEPS = sorted(d for d in os.listdir(EXPERIMENTS)
+                if os.path.isfile(os.path.join(EXPERIMENTS, d, "sweep.py")))
 # What each entry point promises to write.
-CHECKS = {"icl.main": _check_main} | {
-    f"icl.experiments.{name}": getattr(test_experiments, f"check_{name}")
-    for name in ("task_diversity", "positional_encodings", "sorting_hints",
-                 "arithmetic_sample_efficiency",
-                 "arithmetic_length_generalization", "benchmark")}
+CHECKS = {"icl.main": _check_main,
+          "icl.experiments.benchmark": test_experiments.check_benchmark} | {
+    f"sweep:{name}": getattr(test_experiments, f"check_{name}")
+    for name in SWEEPS}
 
 
 def test_the_docs_hold_commands_for_every_config_and_experiment():
-  modules = {c.split()[2] for c in COMMANDS}
-  assert modules == set(CHECKS)
+  entries = {_entry(shlex.split(c)[2:]) for c in COMMANDS}
+  assert entries == set(CHECKS)
   configs = {re.search(r"--config=(configs/\w+\.py)", c).group(1)
              for c in COMMANDS if c.split()[2] == "icl.main"}
   assert configs == {"configs/regression.py", "configs/sequences.py",
@@ -112,4 +135,5 @@ def test_documented_command_runs_in_smoke_mode(command, tmp_path):
                        capture_output=True, text=True, timeout=400)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "Traceback" not in out.stderr, out.stderr[-3000:]
-  CHECKS[argv[0]](os.path.join(tmp_path, _workdir(argv) or ""), out.stdout)
+  CHECKS[_entry(argv)](os.path.join(tmp_path, _workdir(argv) or ""),
+                       out.stdout)

@@ -1,5 +1,7 @@
 """Sorting, its hint tasks, task mixtures, the temperature, and the probe."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -136,6 +138,10 @@ def test_mixture_loss_weighs_each_tasks_mean_token_loss():
   np.testing.assert_allclose(task.loss(logits, batch), expected, rtol=1e-5)
   # Not the plain token mean, which the long sort answers would dominate.
   assert abs(expected - nll.sum() / mask.sum()) > 1e-3
+  # "sum": each weighted mean in full, so sort counts as in a sort-only run.
+  summed = dataclasses.replace(task, mix_loss="sum")
+  np.testing.assert_allclose(summed.loss(logits, batch),
+                             3 * mean[0] + 1 * mean[1], rtol=1e-5)
 
 
 BAD = [
@@ -144,6 +150,8 @@ BAD = [
     ("task.weights", (0.0, 1.0), "task.weights[0] must be > 0: the first "
      "component ('sort') is the task evaluated"),
     ("task.weights", (1.0,), "task.weights must be a tuple of 2 numbers"),
+    ("task.mix_loss", "mean", "task.mix_loss must be one of ['share', "
+     "'sum'], got 'mean'"),
     ("task.components", ("sort", "succesor"), "task.components[1] must be "
      "one of"),
     ("task.components", ("sort", "copy"), "task.components must be tasks "

@@ -29,14 +29,15 @@ class NonFiniteError(FloatingPointError):
 
 
 def train_and_evaluate(config, workdir: str, verbose: bool = True,
-                       devices=None):
+                       devices=None, tables: bool = True):
   """Trains (resuming from ``workdir`` if possible), evaluates, and returns
   the final results, also written to ``workdir/results.json``:
   ``{evaluator name: Result}``, or a list of them (one per member) for an
   ensemble.
 
   ``config``: a ConfigDict, or the ``schema.Run`` validated from one.
-  ``devices`` (default: all) are the devices the mesh spans. Every check
+  ``devices`` (default: all) are the devices the mesh spans. ``verbose``
+  prints progress and, with ``tables``, the results at the end. Every check
   (the config, the workdir, the lock, the configs and step of an existing
   run) comes before anything compiles.
   """
@@ -62,7 +63,7 @@ def train_and_evaluate(config, workdir: str, verbose: bool = True,
     try:
       with program.context():
         results = _loop(run, config_dict, workdir, program, run_dir, ckpt,
-                        verbose)
+                        verbose, tables)
     finally:
       ckpt.close()
       for log in run_dir.logs:
@@ -98,7 +99,8 @@ def _check_resumable(workdir, run, config_dict) -> None:
     ckpt.close()
 
 
-def _loop(run, config_dict, workdir, program, run_dir, ckpt, verbose):
+def _loop(run, config_dict, workdir, program, run_dir, ckpt, verbose,
+          tables=True):
   total = run.train.steps
   talk = verbose and run_dir.writer
   evals = [evaluators.build(run.evals, program.model, m.task, m.config.eval,
@@ -163,7 +165,7 @@ def _loop(run, config_dict, workdir, program, run_dir, ckpt, verbose):
   run_dir.write_results(total, results,
                       title=f"{run.task.title}; encoding: "
                       f"{run.model.positional}")
-  if talk:
+  if talk and tables:
     for k, (member, member_results) in enumerate(zip(run.members, results)):
       if run.stacked:
         print(f"member {k} ({member.describe()}):")

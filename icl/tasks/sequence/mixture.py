@@ -32,7 +32,12 @@ from icl.errors import invalid
 from icl.tasks.sequence.layout import SequenceTask
 
 # Fields of ``task`` that configure the mixture itself, not its components.
-MIXTURE_FIELDS = ("name", "components", "weights")
+MIXTURE_FIELDS = ("name", "components", "weights", "mix_loss")
+# How the components' mean losses combine: "share" (weights normalized
+# over the tasks present, so they split one objective) or "sum" (each
+# weighted mean added in full: with weight 1, the primary task counts as
+# much as in a run on it alone; the equal-data control of a hint).
+MIX_LOSSES = ("share", "sum")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +69,7 @@ class MixtureTask(SequenceTask):
   components: tuple[SequenceTask, ...] = ()
   names: tuple[str, ...] = ()
   weights: tuple[float, ...] = ()
+  mix_loss: str = "share"
 
   mixable = False
 
@@ -99,6 +105,8 @@ class MixtureTask(SequenceTask):
     if weights[0] <= 0:
       raise invalid("task.weights[0]", weights[0], f"> 0: the first "
                     f"component ({names[0]!r}) is the task evaluated")
+    mix_loss = task_cfg.get("mix_loss", "share")
+    fields.one_of("task.mix_loss", mix_loss, MIX_LOSSES)
 
     def component(name):
       accepted = fields.names(tasks.REGISTRY[name])
@@ -109,7 +117,8 @@ class MixtureTask(SequenceTask):
     return cls(min_length=task_cfg.min_length,
                max_length=task_cfg.max_length,
                components=tuple(component(n) for n in names),
-               names=tuple(names), weights=tuple(float(w) for w in weights))
+               names=tuple(names), weights=tuple(float(w) for w in weights),
+               mix_loss=mix_loss)
 
   @classmethod
   def section(cls, name: str = "mixture", *, components=("sort",),
@@ -118,7 +127,8 @@ class MixtureTask(SequenceTask):
     of every component at its default, updated with ``values``."""
     from icl import tasks
     s = {"name": name, "components": tuple(components),
-         "weights": tuple(weights or (1.0,) * len(components))}
+         "weights": tuple(weights or (1.0,) * len(components)),
+         "mix_loss": "share"}
     for n in components:
       s.update(fields.defaults(tasks.REGISTRY[n]))
     s.update(values)
@@ -229,5 +239,7 @@ class MixtureTask(SequenceTask):
     one_hot_BK = jax.nn.one_hot(batch.extras["task"], len(self.components))
     count_K = jnp.sum(batch.loss_mask, axis=1) @ one_hot_BK
     weight_K = jnp.asarray(self.weights, jnp.float32) * (count_K > 0)
-    per_token_K = weight_K / (jnp.maximum(count_K, 1.0) * jnp.sum(weight_K))
+    if self.mix_loss == "share":
+      weight_K = weight_K / jnp.sum(weight_K)
+    per_token_K = weight_K / jnp.maximum(count_K, 1.0)
     return batch.loss_mask * (one_hot_BK @ per_token_K)[:, None]

@@ -1,0 +1,131 @@
+"""icl/sweep.py: planning, validation once, resume, and seed statistics
+checked against hand computation and numpy."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from icl import report, sweep
+from icl.errors import ConfigError
+from tests.conftest import tiny_config
+
+
+def test_statistics_match_a_hand_computation():
+  s = sweep.statistics([0.2, 0.5, 0.8])
+  assert s["mean"] == pytest.approx(0.5)
+  # sample std: sqrt(((-.3)^2 + 0 + .3^2) / 2) = 0.3
+  assert s["std"] == pytest.approx(0.3)
+  assert (s["min"], s["max"], s["n"]) == (0.2, 0.8, 3)
+
+
+def test_statistics_agree_with_numpy_and_drop_missing_values():
+  values = [3.0, 1.5, None, 7.25, float("nan"), 2.0]
+  kept = np.array([3.0, 1.5, 7.25, 2.0])
+  s = sweep.statistics(values)
+  assert s["n"] == 4
+  assert s["mean"] == pytest.approx(kept.mean())
+  assert s["std"] == pytest.approx(kept.std(ddof=1))
+  one = sweep.statistics([0.4])
+  assert one["std"] is None and one["mean"] == one["max"] == 0.4
+  assert sweep.statistics([None])["n"] == 0
+
+
+def test_aggregate_keeps_the_nesting_and_only_shared_numbers():
+  per_seed = [{"lengths": {"exact_match/seen": 1.0, "x": 1}, "only": 2.0,
+               "label": "a"},
+              {"lengths": {"exact_match/seen": 0.0, "x": 3}, "label": "b"}]
+  out = sweep.aggregate(per_seed)
+  assert set(out) == {"lengths", "only"}
+  assert out["lengths"]["exact_match/seen"]["mean"] == 0.5
+  assert out["lengths"]["x"]["std"] == pytest.approx(math.sqrt(2))
+  assert out["only"]["n"] == 1  # the other seed lacks it
+
+
+def _regression_sweep(ms=(2, 16), seeds=(0, 1), **kw):
+  arms = {f"M={m}": tiny_config(task={"num_tasks": m}, train={"steps": 4})
+          for m in ms}
+  return sweep.Sweep("tiny", arms, seeds=seeds, **kw)
+
+
+def test_cells_differing_only_in_ensemble_fields_form_one_ensemble():
+  s = _regression_sweep(seed_fields=("task.pool_seed",))
+  (group,) = sweep.plan(s)
+  assert group.cells == (("M=2", 0), ("M=2", 1), ("M=16", 0), ("M=16", 1))
+  e = group.config.ensemble
+  assert tuple(e.seed) == (0, 1, 0, 1)
+  assert tuple(e.num_tasks) == (2, 2, 16, 16)
+  assert tuple(e.pool_seed) == (0, 1, 0, 1)
+  # Capped at the seed count, each arm is its own ensemble.
+  assert [g.cells for g in sweep.plan(s, max_members=2)] == [
+      (("M=2", 0), ("M=2", 1)), (("M=16", 0), ("M=16", 1))]
+  # Without ensembles, or with a field an ensemble may not vary: one run
+  # per cell.
+  assert len(sweep.plan(s, ensemble=False)) == 4
+  s.arms["M=16"].model.num_layers = 1
+  names = [g.name for g in sweep.plan(s)]
+  assert names == ["M=2", "M=16"]
+
+
+def test_every_arm_is_validated_before_anything_trains(tmp_path):
+  s = _regression_sweep()
+  s.arms["M=16"].optimizer.learning_rate = -1.0
+  with pytest.raises(ConfigError,
+                     match=r"^arm M=16: optimizer.learning_rate"):
+    sweep.run(s, str(tmp_path / "w"))
+  assert not os.path.exists(tmp_path / "w")
+  with pytest.raises(ConfigError, match="not an arm of sweep 'tiny'"):
+    sweep.select(s, arms=["M=3"])
+  with pytest.raises(ConfigError, match="seeds must be distinct"):
+    sweep.Sweep("tiny", s.arms, seeds=(1, 1)).validate()
+  with pytest.raises(ConfigError, match="names a directory"):
+    sweep.Sweep("tiny", {"a/b": s.arms["M=2"]}).validate()
+
+
+def test_select_sets_steps_and_keeps_the_order():
+  s = sweep.select(_regression_sweep(ms=(2, 4, 16)), arms=["M=16", "M=2"],
+                   seeds=[5], steps=9)
+  assert list(s.arms) == ["M=2", "M=16"] and s.seeds == (5,)
+  assert all(c.train.steps == 9 for c in s.arms.values())
+
+
+def test_a_sweep_trains_aggregates_and_resumes(tmp_path, capsys):
+  s = _regression_sweep()
+  workdir = str(tmp_path / "w")
+  outcome = sweep.run(s, workdir, verbose=False)
+  saved = json.load(open(os.path.join(workdir, "results.json")))
+  assert saved["seeds"] == [0, 1] and list(saved["arms"]) == ["M=2", "M=16"]
+  arm = saved["arms"]["M=16"]
+  per_seed = [arm["seeds"][k]["summary"]["regression"]["true/error/model"]
+              for k in ("0", "1")]
+  stats = arm["stats"]["regression"]["true/error/model"]
+  assert stats["mean"] == pytest.approx(np.mean(per_seed))
+  assert stats["std"] == pytest.approx(np.std(per_seed, ddof=1))
+  assert per_seed[0] != per_seed[1]  # the seeds are different models
+  # Member k of the ensemble is cell k, in its own run directory.
+  member = json.load(open(os.path.join(workdir, arm["seeds"]["1"]["run_dir"],
+                                       "config.json")))
+  assert member["seed"] == 1 and member["task"]["num_tasks"] == 16
+  # A rerun resumes: nothing retrains, the numbers are the same, and the
+  # time spent is summed over both launches.
+  again = sweep.run(s, workdir, verbose=False)
+  assert again.values("M=16", "regression", "true/error/model") == \
+      pytest.approx(outcome.values("M=16", "regression", "true/error/model"))
+  (timing,) = again.timing.values()
+  assert timing["launches"] == 2
+
+
+def test_the_stats_table_has_mean_std_max_and_chance():
+  rows = {"a": {"acc": sweep.statistics([0.5, 0.7, 0.9])},
+          "b": {"acc": sweep.statistics([0.1])}}
+  text = report.stats_table(rows, [("acc", "accuracy")],
+                            chance={"acc": 0.1}, extra={"a": ["0.92"]},
+                            extra_header=["paper"])
+  lines = text.splitlines()
+  assert lines[0] == ("| arm | accuracy (mean ± std) | accuracy (max) | "
+                      "paper |")
+  assert lines[2] == "| a | 0.700 ± 0.200 | 0.900 | 0.92 |"
+  assert lines[3] == "| b | 0.100 (n=1) | 0.100 |  |"
+  assert lines[4] == "| chance | 0.1 | 0.1 |  |"
