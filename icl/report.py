@@ -106,6 +106,13 @@ def save(fig, path: str, title: str = "") -> None:
   files.save_figure(fig, path)
 
 
+def compute(outcome) -> str:
+  """The sweep's total CPU and wall time, summed over every launch."""
+  total = outcome.to_json()["total"]
+  return (f"Compute: {total['cpu_seconds'] / 3600:.2f} CPU hours, "
+          f"{total['wall_seconds'] / 3600:.2f} wall hours (all launches).")
+
+
 def curve_stats(per_seed: Iterable[Sequence[float]]) -> list[dict]:
   """:func:`icl.sweep.statistics` at every point of equal-length curves."""
   return [statistics(point) for point in zip(*per_seed)]

@@ -122,9 +122,7 @@ def write(outcome: Outcome, workdir: str) -> str:
                          extra=_chance(rows, k), extra_header=["chance"]),
       "Published results (quoted, at far larger scale):",
       "\n".join(f"- {p}" for p in PAPERS)]
-  timing = outcome.to_json()["total"]
-  lines.append(f"Compute: {timing['cpu_seconds'] / 3600:.2f} CPU hours, "
-               f"{timing['wall_seconds'] / 3600:.2f} wall hours.")
+  lines.append(report.compute(outcome))
   plot(outcome, workdir, f"addition, trained on 1..{k} digits, "
        f"n = {len(sweep.seeds)} seeds")
   return "\n\n".join(lines) + "\n"

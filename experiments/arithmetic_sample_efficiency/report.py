@@ -93,9 +93,7 @@ def write(outcome: Outcome, workdir: str) -> str:
     lines += [f"## Protocol `{protocol}`: packing={t.packing}, loss on "
               f"{t.loss_on}, delimiters={t.delimiters}; {shape}",
               protocol_table(outcome, by_format)]
-  timing = outcome.to_json()["total"]
-  lines.append(f"Compute: {timing['cpu_seconds'] / 3600:.2f} CPU hours, "
-               f"{timing['wall_seconds'] / 3600:.2f} wall hours.")
+  lines.append(report.compute(outcome))
   plot(outcome, os.path.join(workdir, "accuracy_vs_examples.png"),
        f"3-digit addition, n = {len(sweep.seeds)} seeds")
   return "\n\n".join(lines) + "\n"

@@ -115,9 +115,7 @@ def write(outcome: Outcome, workdir: str) -> str:
       "(decoder-only, about 107M parameters, far longer training)."]
   for task in dict.fromkeys(split(a)[0] for a in outcome.cells):
     lines += [f"## {task}", task_table(outcome, task, CRITERION)]
-  timing = outcome.to_json()["total"]
-  lines.append(f"Compute: {timing['cpu_seconds'] / 3600:.2f} CPU hours, "
-               f"{timing['wall_seconds'] / 3600:.2f} wall hours.")
+  lines.append(report.compute(outcome))
   plot(outcome, os.path.join(workdir, "positional_encodings.png"),
        f"{m.num_layers} x {m.d_model}, {c.train.steps} steps, "
        f"n = {len(sweep.seeds)} seeds")

@@ -101,9 +101,7 @@ def write(outcome: Outcome, workdir: str) -> str:
       "best head's attention peaks on the prompt position holding the next "
       "element to emit (over seeds).",
       probe_table(outcome)]
-  timing = outcome.to_json()["total"]
-  lines.append(f"Compute: {timing['cpu_seconds'] / 60:.1f} CPU minutes, "
-               f"{timing['wall_seconds'] / 60:.1f} wall minutes.")
+  lines.append(report.compute(outcome))
   plot(outcome, os.path.join(workdir, "accuracy_vs_length.png"),
        f"sorting, {c.train.steps} steps, n = {n} seeds")
   return "\n\n".join(lines) + "\n"

@@ -105,9 +105,7 @@ def write(outcome: Outcome, workdir: str) -> str:
         f"least 10%). Raventós et al. 2023 (quoted) put the transition "
         f"{PAPER_THRESHOLD.get(size, 'at a size they do not report')} for "
         f"the {size} model at 500k steps.")]
-  timing = outcome.to_json()["total"]
-  lines.append(f"Compute: {timing['cpu_seconds'] / 60:.1f} CPU minutes, "
-               f"{timing['wall_seconds'] / 60:.1f} wall minutes.")
+  lines.append(report.compute(outcome))
   plot(outcome, os.path.join(workdir, "task_diversity.png"),
        f"task diversity, {size}, {first.train.steps} steps, n = {n} seeds")
   return "\n\n".join(lines) + "\n"
