@@ -60,7 +60,7 @@ def test_model_flops_count_matches_a_hand_count():
 
 SWEEPS = ("positional_encodings", "sorting_hints",
           "arithmetic_sample_efficiency", "arithmetic_length_generalization",
-          "task_diversity")
+          "task_diversity", "function_classes")
 
 
 @pytest.mark.parametrize("name", SWEEPS)
@@ -222,6 +222,17 @@ def check_arithmetic_length_generalization(workdir, stdout):
     r = arm["seeds"]["0"]["results"]["arithmetic"]
     assert sum(map(sum, r["grid"]["count"])) == r["dataset"]["test_size"]
   assert re.search(r"\| seen \(<= \d+\) \|", report)
+
+
+def check_function_classes(workdir, stdout):
+  results, report = _check_sweep(
+      workdir, ["linear", "sparse_linear"], ["functions", "error/model"],
+      ["function_classes.png"], chance="| predict 0 |",
+      rows=["model", "least_squares", "lasso"])
+  # The distance to every baseline is logged at each evaluation.
+  history = results["arms"]["sparse_linear"]["seeds"]["0"]["history"]
+  assert {"functions/delta/lasso", "functions/delta/knn"} <= set(history[-1])
+  assert "Garg et al. 2022 (quoted)" in report
 
 
 def check_benchmark(workdir, stdout):

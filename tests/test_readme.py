@@ -116,7 +116,8 @@ def test_the_docs_hold_commands_for_every_config_and_experiment():
   configs = {re.search(r"--config=(configs/\w+\.py)", c).group(1)
              for c in COMMANDS if c.split()[2] == "icl.main"}
   assert configs == {"configs/regression.py", "configs/sequences.py",
-                     "configs/sorting.py", "configs/arithmetic.py"}
+                     "configs/sorting.py", "configs/arithmetic.py",
+                     "configs/functions.py"}
 
 
 def _label(command: str) -> str:

@@ -10,6 +10,8 @@ typed ``Result``; ``results.json`` is keyed by evaluator name.
 - ``decoded_lengths``: the same, answered by KV-cache greedy decoding.
 - ``arithmetic``: decoded exact match on the test split, by carries and
   operand lengths.
+- ``functions``, ``uncertainty`` and the ``shift_*`` distribution shifts:
+  the function classes' evaluators (``icl/tasks/functions``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from icl.evaluators.arithmetic import ArithmeticEvaluator
 from icl.evaluators.base import Evaluator, Result
 from icl.evaluators.lengths import DecodedLengthEvaluator, LengthEvaluator
 from icl.evaluators.regression import RegressionEvaluator
+from icl.tasks.functions import evaluators as function_evaluators
 
 REGISTRY: dict[str, type[Evaluator]] = {
     "regression": RegressionEvaluator,
     "lengths": LengthEvaluator,
     "decoded_lengths": DecodedLengthEvaluator,
     "arithmetic": ArithmeticEvaluator,
+    **function_evaluators.EVALUATORS,
 }
 
 __all__ = ["Evaluator", "REGISTRY", "Result", "build", "section",

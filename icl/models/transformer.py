@@ -125,7 +125,8 @@ class Transformer(nn.Module):
 
   inputs: float [B, T, F] ("vector") or int [B, T] ("tokens").
   positions: int [B, T] position ids (data, not derived from shapes).
-  outputs: [B, T] for the scalar head, [B, T, V] for the logits head.
+  outputs: [B, T] for the scalar head, [B, T, 2] (mean, variance before
+  softplus) for the Gaussian head, [B, T, V] for the logits head.
   decode: use and extend the ``cache`` collection (``icl.decoding``).
   """
 
@@ -159,12 +160,15 @@ class Transformer(nn.Module):
 
 
 # Parameter name of each head's Dense.
-HEAD_PARAMS = {"scalar": "read_out", "logits": "unembed"}
+HEAD_PARAMS = {"scalar": "read_out", "gaussian": "read_out",
+               "logits": "unembed"}
 
 
 def _head(cfg: TransformerConfig, name: str | None = None) -> nn.Dense:
   if cfg.head == "scalar":
     features, axes = 1, ("embed", None)
+  elif cfg.head == "gaussian":  # a mean and a (pre-softplus) variance
+    features, axes = 2, ("embed", None)
   else:
     features, axes = cfg.vocab_size, ("embed", "vocab")
   return nn.Dense(features, use_bias=False, dtype=cfg.dtype,
@@ -173,7 +177,8 @@ def _head(cfg: TransformerConfig, name: str | None = None) -> nn.Dense:
 
 
 def _read_out(cfg: TransformerConfig, head, x_BTD: jax.Array) -> jax.Array:
-  """[B, T] for the scalar head, [B, T, V] logits, in float32."""
+  """[B, T] for the scalar head, [B, T, 2] for the Gaussian head, [B, T, V]
+  logits; in float32."""
   out_BTF = per_token(head, x_BTD).astype(jnp.float32)
   return out_BTF[..., 0] if cfg.head == "scalar" else out_BTF
 

@@ -1,7 +1,7 @@
 """Synthetic tasks, built from config by name.
 
 One package per family (``regression/``, ``sequence/``, ``sorting/``,
-``arithmetic/``) holds its tasks, datasets and analyses, and lists its
+``arithmetic/``, ``functions/``) holds its tasks, datasets and analyses, and lists its
 tasks in a ``TASKS`` table. Adding a family is one package and one line
 below.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from icl import fields
 from icl.data.batch import Batch
-from icl.tasks import arithmetic, regression, sequence, sorting
+from icl.tasks import arithmetic, functions, regression, sequence, sorting
 from icl.tasks.base import Task
 
 REGISTRY: dict[str, type[Task]] = {
@@ -18,6 +18,7 @@ REGISTRY: dict[str, type[Task]] = {
     **sequence.TASKS,
     **sorting.TASKS,
     **arithmetic.TASKS,
+    **functions.TASKS,
 }
 
 __all__ = ["Batch", "REGISTRY", "Task", "build"]

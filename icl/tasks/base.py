@@ -32,7 +32,7 @@ class Task(abc.ABC):
 
   # What the model must accept and produce; read by the model builder.
   input_kind: str  # "vector" or "tokens"
-  head: str  # "scalar" or "logits"
+  head: str  # "scalar", "gaussian" (mean, variance) or "logits"
   # Fields an ensemble may vary per member; ``sample`` must accept traced
   # values for them.
   ensemble_fields: tuple[str, ...] = ()
@@ -89,6 +89,14 @@ class Task(abc.ABC):
     model, and why (for error messages)."""
     del eval_cfg
     return self.sequence_length(), "training"
+
+  def at_step(self, step) -> "Task":
+    """The task as training sees it at ``step`` (a traced int): itself,
+    unless it has a curriculum. A pure function of the step, so a resumed
+    run repeats an uninterrupted one; evaluation uses the task as
+    configured."""
+    del step
+    return self
 
   def position_need(self, eval_cfg) -> tuple[int, str]:
     """Position ids the model must represent (largest id + 1), and why."""

@@ -102,7 +102,7 @@ def make_train_step(model, task, optimizer, batch_size: int, positions=None,
     data_key = rng.stream(member["seed"], "data")
     dropout_key = jax.random.fold_in(rng.stream(member["seed"], "dropout"),
                                      state.step)
-    batch = member_task(task, member).sample(
+    batch = member_task(task, member).at_step(state.step).sample(
         jax.random.fold_in(data_key, state.step), batch_size)
     if positions is not None:
       batch = positions(jax.random.fold_in(
