@@ -14,7 +14,8 @@ import pytest
 from icl import checkpoint, schema, train
 from icl.configs import functions as functions_config
 from icl.tasks import functions
-from icl.tasks.functions import baselines, shifts, uncertainty
+from icl.evaluators import shifts, uncertainty
+from icl.tasks.functions import baselines
 from icl.tasks.functions import task as task_lib
 from icl.tasks.regression import split_tokens
 from tests.conftest import ONE_DEVICE, config_error

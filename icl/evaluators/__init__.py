@@ -10,8 +10,9 @@ typed ``Result``; ``results.json`` is keyed by evaluator name.
 - ``decoded_lengths``: the same, answered by KV-cache greedy decoding.
 - ``arithmetic``: decoded exact match on the test split, by carries and
   operand lengths.
-- ``functions``, ``uncertainty`` and the ``shift_*`` distribution shifts:
-  the function classes' evaluators (``icl/tasks/functions``).
+- ``functions``: the function classes' error per position against their
+  baselines; ``shift_*``: the same under distribution shifts;
+  ``uncertainty``: a probabilistic head's NLL and calibration.
 """
 
 from __future__ import annotations
@@ -23,15 +24,19 @@ from icl.errors import invalid
 from icl.evaluators.arithmetic import ArithmeticEvaluator
 from icl.evaluators.base import Evaluator, Result
 from icl.evaluators.lengths import DecodedLengthEvaluator, LengthEvaluator
+from icl.evaluators.functions import FunctionsEvaluator
 from icl.evaluators.regression import RegressionEvaluator
-from icl.tasks.functions import evaluators as function_evaluators
+from icl.evaluators.shifts import SHIFTS
+from icl.evaluators.uncertainty import UncertaintyEvaluator
 
 REGISTRY: dict[str, type[Evaluator]] = {
     "regression": RegressionEvaluator,
     "lengths": LengthEvaluator,
     "decoded_lengths": DecodedLengthEvaluator,
     "arithmetic": ArithmeticEvaluator,
-    **function_evaluators.EVALUATORS,
+    "functions": FunctionsEvaluator,
+    "uncertainty": UncertaintyEvaluator,
+    **SHIFTS,
 }
 
 __all__ = ["Evaluator", "REGISTRY", "Result", "build", "section",

@@ -1,11 +1,8 @@
 """Function classes for in-context learning (Garg et al. 2022 and the
-benchmarks after it): the tasks, their curriculum, baselines vectorized
-over every prefix, the evaluators, and distribution shifts."""
+benchmarks after it): the tasks, their curriculum, and baselines for every
+prefix. Their evaluators are ``functions``, ``uncertainty`` and the
+``shift_*`` shifts in ``icl/evaluators``."""
 
-# The evaluator registry lists this family's evaluators (evaluators.py),
-# which build on icl.evaluators.base: importing the registry first lets any
-# module of this package be imported first.
-import icl.evaluators  # noqa: F401  (isort: skip)
 from icl.tasks.functions.linear import (LinearClassificationTask,
                                         LinearTask, NoisyLinearTask,
                                         QuadraticTask, SparseLinearTask)

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 
 from icl import fields, sharding
 from icl.errors import invalid
-from icl.tasks.functions.evaluate import FunctionsEvaluator
+from icl.evaluators.functions import FunctionsEvaluator
 
 
 def _functions_and_inputs(task, batch_size, key):
