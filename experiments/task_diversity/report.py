@@ -68,6 +68,28 @@ def plot(outcome: Outcome, path: str, title: str) -> None:
   report.save(fig, path, title)
 
 
+def plot_dynamics(outcome: Outcome, path: str, title: str) -> None:
+  """Per M: the model's distance to ridge and to dMMSE on the pool over
+  training (the "transient ridge" view: at intermediate M a model may
+  first approach ridge, then specialize to its pool)."""
+  arms = [a for a in sorted(outcome.cells, key=pool_size)
+          if pool_size(a) != math.inf]
+  fig, axes = report.figure(len(arms), 1, width=3.2, height=3.0,
+                            sharey=True)
+  for ax, arm in zip(axes[0], arms):
+    seeds = outcome.cells[arm]
+    histories = [seeds[s]["history"] for s in sorted(seeds)]
+    steps = [h["step"] for h in histories[0]]
+    for name in ("ridge", "dmmse"):
+      key = f"regression/pretrain/delta/{name}"
+      report.band(ax, steps, [[h.get(key) for h in hist]
+                              for hist in histories], f"Δ {name}")
+    ax.set(title=arm, xlabel="step", yscale="log")
+  axes[0][0].set_ylabel("Δ / D on the pool")
+  axes[0][-1].legend(fontsize=6)
+  report.save(fig, path, title)
+
+
 def write(outcome: Outcome, workdir: str) -> str:
   sweep = outcome.sweep
   first = next(iter(outcome.configs.values()))
@@ -108,4 +130,6 @@ def write(outcome: Outcome, workdir: str) -> str:
   lines.append(report.compute(outcome))
   plot(outcome, os.path.join(workdir, "task_diversity.png"),
        f"task diversity, {size}, {first.train.steps} steps, n = {n} seeds")
+  plot_dynamics(outcome, os.path.join(workdir, "dynamics.png"),
+                f"distance to the Bayes baselines during training, n = {n}")
   return "\n\n".join(lines) + "\n"

@@ -29,6 +29,8 @@ def get_sweep(preset: str = "cpu") -> Sweep:
   for m in POOLS[preset]:
     config = regression.get_config(preset)
     config.task.num_tasks = m
+    if preset == "cpu":  # the training dynamics: 16 evaluations per run
+      config.train.eval_every = 250
     arms[arm_name(m)] = config
   return Sweep("task_diversity", arms, seeds=(0, 1, 2), headline="mean",
                report=report.write, seed_fields=("task.pool_seed",),
