@@ -84,15 +84,6 @@ class FunctionTask(Task):
   def head(self) -> str:
     return "gaussian" if self.probabilistic else "scalar"
 
-  @property
-  def title(self) -> str:
-    return self.name
-
-  @property
-  def name(self) -> str:
-    from icl.tasks.functions import TASKS
-    return next(n for n, cls in TASKS.items() if cls is type(self))
-
   # -- config ---------------------------------------------------------------
 
   @classmethod
