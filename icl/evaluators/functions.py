@@ -27,7 +27,7 @@ import numpy as np
 from icl import fields, files, sharding
 from icl.data import chunks
 from icl.errors import invalid
-from icl.evaluators.base import Evaluator, Result
+from icl.evaluators.base import DataResult, Evaluator
 from icl.metrics import markdown_table
 from icl.tasks.functions import baselines as baselines_lib
 from icl.tasks.functions.task import gaussian
@@ -169,15 +169,8 @@ def plot(data_by_label: dict, path: str, title: str = "") -> None:
   files.save_figure(fig, path)
 
 
-class FunctionsResult(Result):
+class FunctionsResult(DataResult):
+
+  views = (summarize, table, plot)  # in a tuple: never bound as methods
 
   plot_file = "error_vs_position.png"
-
-  def summary(self):
-    return summarize(self.data)
-
-  def table(self):
-    return table(self.data)
-
-  def plot(self, path, title=""):
-    plot({"model": self.data}, path, title)

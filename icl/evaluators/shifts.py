@@ -43,6 +43,9 @@ def _values(task, params, x_BKD):
 class _Shift(FunctionsEvaluator):
   """A shifted evaluation batch: subclasses give ``shift``."""
 
+  eval_fields = FunctionsEvaluator.eval_fields | {"shift_scale": 2.0,
+                                                  "shift_noise": 1.0}
+
   def eval_batch(self):
     return _shifted(type(self), self.task, self.batch_size, self.key,
                     self.eval_cfg.shift_scale, self.eval_cfg.shift_noise)
@@ -59,9 +62,6 @@ class _Shift(FunctionsEvaluator):
     fields.non_negative_number("eval.shift_noise", eval_cfg.shift_noise)
 
 
-_SHIFT_FIELDS = {"shift_scale": 2.0, "shift_noise": 1.0}
-
-
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
 def _shifted(cls, task, batch_size, key, scale, noise):
   params, x_BKD, key = _functions_and_inputs(task, batch_size, key)
@@ -72,7 +72,6 @@ def _shifted(cls, task, batch_size, key, scale, noise):
 
 
 class SkewedEvaluator(_Shift):
-  eval_fields = FunctionsEvaluator.eval_fields | _SHIFT_FIELDS
 
   @staticmethod
   def shift(task, params, x_BKD, key, scale, noise):
@@ -86,7 +85,6 @@ class SkewedEvaluator(_Shift):
 
 
 class OrthantEvaluator(_Shift):
-  eval_fields = FunctionsEvaluator.eval_fields | _SHIFT_FIELDS
   scored = "last"
 
   @staticmethod
@@ -101,7 +99,6 @@ class OrthantEvaluator(_Shift):
 
 
 class OrthogonalEvaluator(_Shift):
-  eval_fields = FunctionsEvaluator.eval_fields | _SHIFT_FIELDS
   scored = "last"
 
   @classmethod
@@ -127,7 +124,6 @@ class OrthogonalEvaluator(_Shift):
 
 
 class ScaleXEvaluator(_Shift):
-  eval_fields = FunctionsEvaluator.eval_fields | _SHIFT_FIELDS
 
   @staticmethod
   def shift(task, params, x_BKD, key, scale, noise):
@@ -137,7 +133,6 @@ class ScaleXEvaluator(_Shift):
 
 
 class ScaleYEvaluator(_Shift):
-  eval_fields = FunctionsEvaluator.eval_fields | _SHIFT_FIELDS
 
   @staticmethod
   def shift(task, params, x_BKD, key, scale, noise):
@@ -146,7 +141,6 @@ class ScaleYEvaluator(_Shift):
 
 
 class NoiseEvaluator(_Shift):
-  eval_fields = FunctionsEvaluator.eval_fields | _SHIFT_FIELDS
 
   @staticmethod
   def shift(task, params, x_BKD, key, scale, noise):

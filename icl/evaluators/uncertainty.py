@@ -25,7 +25,7 @@ from scipy import stats
 from icl import files, sharding
 from icl.data import chunks
 from icl.errors import invalid
-from icl.evaluators.base import Evaluator, Result
+from icl.evaluators.base import DataResult, Evaluator
 from icl.metrics import markdown_table
 from icl.tasks.functions.task import gaussian, gaussian_nll
 from icl.tasks.regression import predictions_at_x, split_tokens
@@ -134,15 +134,8 @@ def plot(data_by_label: dict, path: str, title: str = "") -> None:
   files.save_figure(fig, path)
 
 
-class UncertaintyResult(Result):
+class UncertaintyResult(DataResult):
+
+  views = (summarize, table, plot)  # in a tuple: never bound as methods
 
   plot_file = "uncertainty.png"
-
-  def summary(self):
-    return summarize(self.data)
-
-  def table(self):
-    return table(self.data)
-
-  def plot(self, path, title=""):
-    plot({"model": self.data}, path, title)

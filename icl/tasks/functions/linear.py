@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from icl import fields
-from icl.errors import invalid
-from icl.tasks.functions.task import FunctionTask
+from icl.tasks.functions.task import (FunctionTask, check_sparsity,
+                                      random_support)
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -36,14 +36,11 @@ class SparseLinearTask(LinearTask):
 
   def validate(self) -> None:
     super().validate()
-    if not fields.is_int(self.sparsity) or not 1 <= self.sparsity <= self.dim:
-      raise invalid("task.sparsity", self.sparsity,
-                    f"an int in [1, task.dim={self.dim}]")
+    check_sparsity(self)
 
   def draw(self, key):
     value_key, support_key = jax.random.split(key)
-    order_D = jax.random.permutation(support_key, self.dim)
-    support_D = (order_D < self.sparsity).astype(jnp.float32)
+    support_D = random_support(support_key, self.dim, self.sparsity)
     return {"w": jax.random.normal(value_key, (self.dim,)) * support_D}
 
 

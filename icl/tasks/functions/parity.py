@@ -10,9 +10,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from icl import fields
-from icl.errors import invalid
-from icl.tasks.functions.task import FunctionTask
+from icl.tasks.functions.task import (FunctionTask, check_sparsity,
+                                      random_support)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,13 +24,10 @@ class SparseParityTask(FunctionTask):
 
   def validate(self) -> None:
     super().validate()
-    if not fields.is_int(self.sparsity) or not 1 <= self.sparsity <= self.dim:
-      raise invalid("task.sparsity", self.sparsity,
-                    f"an int in [1, task.dim={self.dim}]")
+    check_sparsity(self)
 
   def draw(self, key):
-    order_D = jax.random.permutation(key, self.dim)
-    return {"support": (order_D < self.sparsity).astype(jnp.float32)}
+    return {"support": random_support(key, self.dim, self.sparsity)}
 
   def inputs(self, key, shape):
     return jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0)

@@ -50,6 +50,18 @@ def curriculum_value(step, start: int, increment: int, every: int,
   return jnp.minimum(start + increment * (step // every), end)
 
 
+def check_sparsity(task) -> None:
+  """``task.sparsity``: how many of the ``task.dim`` coordinates matter."""
+  if not fields.is_int(task.sparsity) or not 1 <= task.sparsity <= task.dim:
+    raise invalid("task.sparsity", task.sparsity,
+                  f"an int in [1, task.dim={task.dim}]")
+
+
+def random_support(key, dim: int, size: int) -> jax.Array:
+  """A 0/1 mask over ``dim`` coordinates with ``size`` ones, uniformly."""
+  return (jax.random.permutation(key, dim) < size).astype(jnp.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class FunctionTask(Task):
   """The fields and data every function class shares. A class overrides
