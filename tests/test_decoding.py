@@ -5,6 +5,7 @@ import json
 import os
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -80,3 +81,29 @@ def test_decoded_and_teacher_forced_exact_match_agree_side_by_side(trained):
   assert "lengths:" in table and "decoded_lengths:" in table
   assert os.path.exists(os.path.join(workdir,
                                      "accuracy_vs_length_decoded.png"))
+
+
+@pytest.mark.parametrize("evaluator", [evaluate_lengths.LengthEvaluator,
+                                       evaluate_lengths.DecodedLengthEvaluator])
+def test_width_groups_change_no_result(trained, evaluator):
+  # Lengths padded in groups score the very same examples as lengths all
+  # padded to the longest width: the padding only ever follows the answer.
+  _, _, task, model, params = trained
+  eval_cfg = ml_collections.ConfigDict(
+      {"batch_size": 32, "min_length": 1, "max_length": 10})
+  key = jax.random.key(3)
+  one_width = type("OneWidth", (evaluator,), {"width_groups": 1})
+  grouped = type("Grouped", (evaluator,), {"min_group_lengths": 1})(
+      model, task, eval_cfg, key)
+  # 10 lengths are too few to group by default.
+  assert len(set(evaluator(model, task, eval_cfg, key).widths)) == 1
+  # Lengths 1..10 in runs of 3, 3, 2, 2, each padded to its longest.
+  assert grouped.widths == [task.sequence_length(n) for n in
+                            (3, 3, 3, 6, 6, 6, 8, 8, 10, 10)]
+  whole = one_width(model, task, eval_cfg, key)
+  assert whole.widths == [task.sequence_length(10)] * 10
+  a, b = grouped(params).data, whole(params).data
+  assert 0 < np.mean(a["exact_match"]) < 1  # could differ either way
+  np.testing.assert_array_equal(a["exact_match"], b["exact_match"])
+  np.testing.assert_allclose(a["token_accuracy"], b["token_accuracy"],
+                             rtol=0, atol=1e-6)

@@ -2,6 +2,8 @@
 tests/test_readme.py)."""
 
 import os
+import subprocess
+import sys
 
 from tests.conftest import run_module
 
@@ -34,3 +36,15 @@ def test_cli_rejects_an_unknown_encoding_before_writing(tmp_path):
   assert "model.positional must be one of ['abacus', 'alibi', 'fire'" in out.stderr
   assert "Traceback" not in out.stderr
   assert not os.path.exists(tmp_path / "run")
+
+
+def test_the_entry_point_imports_nothing_heavy_it_may_not_need():
+  # Each of these took 0.15-0.6 s to import, paid by every run and every
+  # subprocess of the suite; they load when a run first needs them.
+  script = ("import sys, icl.main\n"
+            "heavy = ['tensorflow', 'tensorflow_datasets', 'orbax', "
+            "'scipy.stats', 'sklearn', 'xgboost', 'matplotlib.pyplot']\n"
+            "print([m for m in heavy if m in sys.modules])")
+  out = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                       text=True, check=True)
+  assert out.stdout.split("\n")[-2] == "[]"

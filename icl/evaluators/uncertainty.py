@@ -16,11 +16,11 @@ model is trained):
 from __future__ import annotations
 
 import functools
+import statistics
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy import stats
 
 from icl import files, sharding
 from icl.data import chunks
@@ -36,7 +36,8 @@ LEVELS = (0.5, 0.9)
 def coverage(mean, variance, target, level: float) -> jax.Array:
   """Whether each target lies in the central ``level`` interval of
   N(mean, variance)."""
-  z = stats.norm.ppf(0.5 + level / 2)
+  # The standard library's quantile: scipy.stats costs 0.6 s to import.
+  z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
   return jnp.abs(target - mean) <= z * jnp.sqrt(variance)
 
 
