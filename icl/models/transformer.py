@@ -156,31 +156,37 @@ class Transformer(nn.Module):
       x_BTD = Block(cfg, encoding, name=f"blocks_{layer}")(
           x_BTD, positions_BT, train=train, decode=decode)
     x_BTD = HookPoint(name="hook_final")(_layer_norm(cfg, "ln_final")(x_BTD))
-    return _read_out(cfg, _head(cfg, HEAD_PARAMS[cfg.head]), x_BTD)
+    return _read_out(cfg, _head(cfg, HEADS[cfg.head].param), x_BTD)
 
 
-# Parameter name of each head's Dense.
-HEAD_PARAMS = {"scalar": "read_out", "gaussian": "read_out",
-               "logits": "unembed"}
+@dataclasses.dataclass(frozen=True)
+class Head:
+  """A read-out Dense: its parameter name, its outputs per token (None:
+  one per vocabulary entry) and whether a single output is squeezed."""
+  param: str
+  features: int | None
+  squeeze: bool = False
+
+
+HEADS = {"scalar": Head("read_out", 1, squeeze=True),
+         # A mean and a (pre-softplus) variance.
+         "gaussian": Head("read_out", 2),
+         "logits": Head("unembed", None)}
 
 
 def _head(cfg: TransformerConfig, name: str | None = None) -> nn.Dense:
-  if cfg.head == "scalar":
-    features, axes = 1, ("embed", None)
-  elif cfg.head == "gaussian":  # a mean and a (pre-softplus) variance
-    features, axes = 2, ("embed", None)
-  else:
-    features, axes = cfg.vocab_size, ("embed", "vocab")
-  return nn.Dense(features, use_bias=False, dtype=cfg.dtype,
-                  param_dtype=cfg.param_dtype, kernel_init=kernel(cfg, axes),
-                  name=name)
+  features = HEADS[cfg.head].features
+  axes = ("embed", "vocab") if features is None else ("embed", None)
+  return nn.Dense(features or cfg.vocab_size, use_bias=False,
+                  dtype=cfg.dtype, param_dtype=cfg.param_dtype,
+                  kernel_init=kernel(cfg, axes), name=name)
 
 
 def _read_out(cfg: TransformerConfig, head, x_BTD: jax.Array) -> jax.Array:
   """[B, T] for the scalar head, [B, T, 2] for the Gaussian head, [B, T, V]
   logits; in float32."""
   out_BTF = per_token(head, x_BTD).astype(jnp.float32)
-  return out_BTF[..., 0] if cfg.head == "scalar" else out_BTF
+  return out_BTF[..., 0] if HEADS[cfg.head].squeeze else out_BTF
 
 
 def read_residual(model: Transformer, params, resid_BTD: jax.Array):
@@ -191,5 +197,5 @@ def read_residual(model: Transformer, params, resid_BTD: jax.Array):
   cfg = model.config
   normalized_BTD = _layer_norm(cfg, "ln_final").apply(
       {"params": params["ln_final"]}, resid_BTD)
-  head = _head(cfg).bind({"params": params[HEAD_PARAMS[cfg.head]]})
+  head = _head(cfg).bind({"params": params[HEADS[cfg.head].param]})
   return _read_out(cfg, head, normalized_BTD)

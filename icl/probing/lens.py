@@ -22,7 +22,7 @@ from typing import Mapping
 import jax
 import jax.numpy as jnp
 
-from icl.models.transformer import HEAD_PARAMS, LN_EPSILON, read_residual
+from icl.models.transformer import HEADS, LN_EPSILON, read_residual
 from icl.probing.hooks import num_layers
 
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -61,7 +61,7 @@ def logit_lens(model, params, cache: Mapping[str, jax.Array]
 def output_direction(model, params, target=None) -> jax.Array:
   """The head's weight column for ``target`` (a vocabulary index, or an
   explicit [V] weighting such as +1 / -1 for a logit difference), [D]."""
-  kernel_DV = params[HEAD_PARAMS[model.config.head]]["kernel"]
+  kernel_DV = params[HEADS[model.config.head].param]["kernel"]
   if model.config.head == "scalar":
     return kernel_DV[:, 0]
   if target is None:
