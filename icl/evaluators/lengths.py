@@ -30,7 +30,8 @@ each on the 2-core machine. At sorting's lengths 1..100 that made an
 evaluation 2.0x faster (8.6 -> 4.3 s) for the same first evaluation; at
 the 40 lengths of the sequence tasks, four groups saved 0.3 s per
 evaluation for 2.7 s of compiling, so ranges under 50 lengths keep one
-width. Examples are drawn at the longest length's shapes and then cut, so
+width. Smoke runs (``icl.smoke``) keep one width: their evaluations are
+toy-sized, so a compile is all a group would cost. Examples are drawn at the longest length's shapes and then cut, so
 a group's width never changes which examples are drawn. Padding follows
 the real tokens, so the causal mask hides it.
 """
@@ -43,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import decoding, fields, files, sharding
+from icl import decoding, fields, files, sharding, smoke
 from icl.data import chunks
 from icl.errors import invalid
 from icl.evaluators.base import DataResult, Evaluator
@@ -120,8 +121,8 @@ class LengthEvaluator(Evaluator):
   def __init__(self, model, task, eval_cfg, key, positions=None):
     super().__init__(model, task, eval_cfg, key, positions)
     self.lengths = list(range(eval_cfg.min_length, eval_cfg.max_length + 1))
-    groups = min(self.width_groups,
-                 max(1, len(self.lengths) // self.min_group_lengths))
+    groups = 1 if smoke.enabled() else min(
+        self.width_groups, max(1, len(self.lengths) // self.min_group_lengths))
     self.widths = padded_widths(self.lengths, groups, task.sequence_length)
 
   @classmethod
