@@ -3,8 +3,8 @@
 Every run trains a 1-layer, width-16 model for 2 steps on batches of 8,
 evaluates on batches of 8 (and whatever else its task's ``smoke_fields``
 say) with every length padded to one width (one compile per length
-evaluator, see ``icl/evaluators/lengths.py``), and a sweep trains only its first
-:data:`MAX_ARMS` arms (every arm is still validated) and an ensemble its
+evaluator, see ``icl/evaluators/lengths.py``), and a sweep trains only its
+first :data:`MAX_ARMS` arms (every arm is still validated) and an ensemble its
 first :data:`MAX_ARMS` members. Everything else (task, encoding, eval
 lengths, files written) is the command's own, so a smoke run exercises the
 same code path. The README-commands test runs every documented command

@@ -163,17 +163,18 @@ def test_attention_is_causal_softmax_attention_computed_by_hand(pe):
                          mutable=["intermediates"])
   cache = {k: np.asarray(v, np.float64)
            for k, v in cache_names(state["intermediates"]).items()}
+  visible = np.tril(np.ones((T, T))) > 0
   for layer in range(2):
     q, k, v = (cache[f"blocks.{layer}.attn.hook_{n}"] for n in "qkv")  # BTHK
     scores = np.einsum("bqhk,bshk->bhqs", q, k) / np.sqrt(q.shape[-1])
     if pe == "alibi":  # the only bias among these: read it off the scores
       hooked = cache[f"blocks.{layer}.attn.hook_attn_scores"]
-      bias = np.where(np.tril(np.ones((T, T))) > 0, hooked - scores, 0.0)
+      bias = np.where(visible, hooked - scores, 0.0)
       slopes = -bias[0, :, 1, 0]  # distance 1 from query 1 to key 0
       assert np.all(slopes > 0)
       distance = np.arange(T)[:, None] - np.arange(T)[None, :]
       scores = scores - slopes[None, :, None, None] * distance
-    scores = np.where(np.tril(np.ones((T, T))) > 0, scores, -np.inf)
+    scores = np.where(visible, scores, -np.inf)
     pattern = np.exp(scores - scores.max(-1, keepdims=True))
     pattern /= pattern.sum(-1, keepdims=True)
     np.testing.assert_allclose(cache[f"blocks.{layer}.attn.hook_pattern"],

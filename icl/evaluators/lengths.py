@@ -31,9 +31,10 @@ evaluation 2.0x faster (8.6 -> 4.3 s) for the same first evaluation; at
 the 40 lengths of the sequence tasks, four groups saved 0.3 s per
 evaluation for 2.7 s of compiling, so ranges under 50 lengths keep one
 width. Smoke runs (``icl.smoke``) keep one width: their evaluations are
-toy-sized, so a compile is all a group would cost. Examples are drawn at the longest length's shapes and then cut, so
-a group's width never changes which examples are drawn. Padding follows
-the real tokens, so the causal mask hides it.
+toy-sized, so a compile is all a group would cost. Examples are drawn at
+the longest length's shapes and then cut, so a group's width never
+changes which examples are drawn. Padding follows the real tokens, so the
+causal mask hides it.
 """
 
 from __future__ import annotations

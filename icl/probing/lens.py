@@ -61,8 +61,9 @@ def logit_lens(model, params, cache: Mapping[str, jax.Array]
 def output_direction(model, params, target=None) -> jax.Array:
   """The head's weight column for ``target`` (a vocabulary index, or an
   explicit [V] weighting such as +1 / -1 for a logit difference), [D]."""
-  kernel_DV = params[HEADS[model.config.head].param]["kernel"]
-  if model.config.head == "scalar":
+  head = HEADS[model.config.head]
+  kernel_DV = params[head.param]["kernel"]
+  if head.squeeze:
     return kernel_DV[:, 0]
   if target is None:
     raise ValueError("a logits head needs a target: a token index or a [V] "
