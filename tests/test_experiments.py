@@ -86,6 +86,16 @@ def test_an_unknown_arm_or_variant_is_named():
     sh.arm_config("cpu", "succesor")
 
 
+def test_reach_stops_at_the_first_length_below_the_level():
+  from icl.experiments.positional_encodings import report as pe_report
+  lengths = [1, 2, 3, 4, 5]
+  # A later length back above the level does not extend the reach.
+  assert pe_report.reach(lengths, [1.0, 0.5, 0.49, 0.9, 1.0]) == 2
+  assert pe_report.reach(lengths, [1.0] * 5) == 5
+  assert pe_report.reach(lengths, [0.2, 1.0, 1.0, 1.0, 1.0]) == 0
+  assert pe_report.reach([3, 4], [0.9, 0.1], level=0.95) == 0
+
+
 def test_arm_configs_set_what_their_names_say():
   from icl.experiments.arithmetic_length_generalization import sweep as lg
   from icl.experiments.positional_encodings import sweep as pe
@@ -187,6 +197,7 @@ def check_positional_encodings(workdir, stdout):
       rows=["none", "t5"])
   assert "0.99 |" in report  # the paper's number beside ours
   assert "steps to EM 0.99" in report
+  assert "reach: longest n, EM >= 0.5 up to n" in report
 
 
 def check_sorting_hints(workdir, stdout):

@@ -18,6 +18,7 @@ PAPER = {
     "reverse": {"none": 0.47, "t5": 0.45, "alibi": 0.19, "rope": 0.05,
                 "sinusoidal": 0.01},
 }
+REACH_LEVEL = 0.5
 COLUMNS = (("lengths/exact_match/seen", "EM 1-20"),
            ("lengths/exact_match/beyond", "EM 21-40"),
            ("lengths/token_accuracy/beyond", "token acc. 21-40"))
@@ -36,6 +37,27 @@ def steps_to(outcome: Outcome, arm: str, criterion: float) -> list:
           for s in sorted(seeds)]
 
 
+def reach(lengths: list[int], exact_match: list[float],
+          level: float = REACH_LEVEL) -> int:
+  """The longest length n with exact match >= ``level`` at every tested
+  length up to n (0 if the shortest already falls short): how far an
+  encoding carries its training range, without one lucky length further
+  on counting."""
+  n = 0
+  for length, value in zip(lengths, exact_match):
+    if value < level:
+      break
+    n = length
+  return n
+
+
+def reaches(outcome: Outcome, arm: str) -> list[int]:
+  """Per seed: :func:`reach` of its final length evaluation."""
+  seeds = outcome.cells[arm]
+  return [reach(r["lengths"], r["exact_match"]) for r in
+          (seeds[s]["results"]["lengths"] for s in sorted(seeds))]
+
+
 def _steps_cell(steps: list, cap: int) -> str:
   reached = [s for s in steps if s is not None]
   if not reached:
@@ -51,15 +73,22 @@ def task_table(outcome: Outcome, task: str, criterion: float) -> str:
                         for key, _ in COLUMNS} for a in arms}
   cap = next(iter(outcome.configs.values())).train.steps
   extra = {split(a)[1]: [_steps_cell(steps_to(outcome, a, criterion), cap),
+                         _reach_cell(reaches(outcome, a)),
                          _paper(task, split(a)[1])] for a in arms}
   alphabet = outcome.configs[arms[0]].task.alphabet
   return report.stats_table(
       rows, COLUMNS, first="encoding", extra=extra,
       extra_header=[f"steps to EM {criterion} on 1-20",
+                    f"reach: longest n, EM >= {REACH_LEVEL} up to n",
                     "paper, EM 21-40"],
       chance={"lengths/exact_match/seen": 0.0,
               "lengths/exact_match/beyond": 0.0,
               "lengths/token_accuracy/beyond": 1 / alphabet})
+
+
+def _reach_cell(per_seed: list[int]) -> str:
+  return (f"{report.mean_std(statistics(per_seed), digits=1)} "
+          f"(max {max(per_seed)})")
 
 
 def _paper(task: str, encoding: str) -> str:
