@@ -270,9 +270,19 @@ class Outcome:
   timing: dict[str, dict[str, float]]
   configs: dict[str, ml_collections.ConfigDict]
 
+  def per_seed(self, arm: str, *path: str) -> list:
+    """``cells[arm][seed][path...]`` for each seed, in seed order:
+    ``per_seed(arm, 'results', 'lengths')``, ``per_seed(arm, 'history')``."""
+    out = []
+    for seed in sorted(self.cells[arm]):
+      v = self.cells[arm][seed]
+      for key in path:
+        v = v[key]
+      out.append(v)
+    return out
+
   def stats(self, arm: str) -> dict:
-    seeds = self.cells[arm]
-    return aggregate([seeds[s]["summary"] for s in sorted(seeds)])
+    return aggregate(self.per_seed(arm, "summary"))
 
   def values(self, arm: str, *path: str) -> list:
     """One number per seed, in seed order: ``values(arm, 'lengths',

@@ -38,8 +38,7 @@ def by_longest_operand(result: dict) -> dict[int, float]:
 
 
 def _results(outcome: Outcome, arm: str) -> list[dict]:
-  seeds = outcome.cells[arm]
-  return [seeds[s]["results"]["arithmetic"] for s in sorted(seeds)]
+  return outcome.per_seed(arm, "results", "arithmetic")
 
 
 def _row(outcome: Outcome, arm: str) -> dict:

@@ -28,8 +28,7 @@ def _examples(arm_config) -> list[int]:
 
 
 def _curves(outcome: Outcome, arm: str) -> list[dict]:
-  seeds = outcome.cells[arm]
-  return [seeds[s]["results"]["functions"] for s in sorted(seeds)]
+  return outcome.per_seed(arm, "results", "functions")
 
 
 def error_table(outcome: Outcome, arm: str) -> str:
@@ -59,8 +58,7 @@ def plot(outcome: Outcome, path: str, title: str) -> None:
     row[0].set(title=f"{arm}: {unit}", xlabel="in-context examples n",
                yscale="log")
     row[0].legend(fontsize=6)
-    seeds = outcome.cells[arm]
-    histories = [seeds[s]["history"] for s in sorted(seeds)]
+    histories = outcome.per_seed(arm, "history")
     steps = [h["step"] for h in histories[0]]
     for name in curves[0]["delta"]:
       report.band(row[1], steps, [[h.get(f"functions/delta/{name}")

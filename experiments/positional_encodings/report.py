@@ -32,9 +32,8 @@ def split(arm: str) -> tuple[str, str]:
 def steps_to(outcome: Outcome, arm: str, criterion: float) -> list:
   """Per seed: the first evaluated step with exact match >= criterion on
   the training lengths, or None."""
-  seeds = outcome.cells[arm]
-  return [first_step(seeds[s]["history"], SEEN, criterion)
-          for s in sorted(seeds)]
+  return [first_step(history, SEEN, criterion)
+          for history in outcome.per_seed(arm, "history")]
 
 
 def reach(lengths: list[int], exact_match: list[float],
@@ -53,9 +52,8 @@ def reach(lengths: list[int], exact_match: list[float],
 
 def reaches(outcome: Outcome, arm: str) -> list[int]:
   """Per seed: :func:`reach` of its final length evaluation."""
-  seeds = outcome.cells[arm]
-  return [reach(r["lengths"], r["exact_match"]) for r in
-          (seeds[s]["results"]["lengths"] for s in sorted(seeds))]
+  return [reach(r["lengths"], r["exact_match"])
+          for r in outcome.per_seed(arm, "results", "lengths")]
 
 
 def _steps_cell(steps: list, cap: int) -> str:
@@ -103,12 +101,11 @@ def plot(outcome: Outcome, path: str, title: str) -> None:
   fig, axes = report.figure(2, len(tasks), width=5.5)
   for row, task in zip(axes, tasks):
     for arm in (a for a in outcome.cells if split(a)[0] == task):
-      seeds = outcome.cells[arm]
-      curves = [seeds[s]["results"]["lengths"] for s in sorted(seeds)]
+      curves = outcome.per_seed(arm, "results", "lengths")
       report.band(row[0], curves[0]["lengths"],
                   [c["exact_match"] for c in curves], split(arm)[1],
                   marker="")
-      histories = [seeds[s]["history"] for s in sorted(seeds)]
+      histories = outcome.per_seed(arm, "history")
       report.band(row[1], [h["step"] for h in histories[0]],
                   [[h.get(SEEN) for h in hist] for hist in histories],
                   split(arm)[1])

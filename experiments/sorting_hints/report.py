@@ -19,8 +19,7 @@ PAPER_AT_100 = {"none": "< 0.01", "successor": "> 0.92"}
 
 def _curves(outcome: Outcome, arm: str, metric: str) -> tuple[list, list]:
   """(lengths, one curve per seed) of ``metric`` for ``arm``."""
-  seeds = outcome.cells[arm]
-  results = [seeds[s]["results"]["lengths"] for s in sorted(seeds)]
+  results = outcome.per_seed(arm, "results", "lengths")
   return results[0]["lengths"], [r[metric] for r in results]
 
 
@@ -39,8 +38,8 @@ def _paper(arm: str) -> list[str]:
 def probe_table(outcome: Outcome) -> str:
   """Per arm and length: the best head's successor-hit rate, over seeds."""
   rows, lengths = {}, None
-  for arm, seeds in outcome.cells.items():
-    probes = [seeds[s]["analysis"] for s in sorted(seeds)]
+  for arm in outcome.cells:
+    probes = outcome.per_seed(arm, "analysis")
     lengths = probes[0]["lengths"]
     best = [successor.best_heads(p) for p in probes]
     rows[arm] = {f"n={n}": statistics([b[i][1] for b in best])

@@ -77,8 +77,7 @@ def plot_dynamics(outcome: Outcome, path: str, title: str) -> None:
   fig, axes = report.figure(len(arms), 1, width=3.2, height=3.0,
                             sharey=True)
   for ax, arm in zip(axes[0], arms):
-    seeds = outcome.cells[arm]
-    histories = [seeds[s]["history"] for s in sorted(seeds)]
+    histories = outcome.per_seed(arm, "history")
     steps = [h["step"] for h in histories[0]]
     for name in ("ridge", "dmmse"):
       key = f"regression/pretrain/delta/{name}"
