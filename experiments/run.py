@@ -11,10 +11,11 @@ flags below; ``--smoke`` (or ``ICL_SMOKE=1``) runs its first two arms and
 seeds at toy size, to check a command end to end.
 
 Each group of cells trains in its own run directory under ``--workdir``, and
-a rerun resumes where it stopped (a finished group only re-evaluates). The
-sweep writes ``WORKDIR/results.json`` (every seed's summary and the
-statistics over seeds), and the experiment's report: ``WORKDIR/report.md``
-and its plots.
+a rerun resumes where it stopped (a finished group only re-evaluates);
+``--reuse=experiments/NAME/results/results.json`` takes the arms a committed
+results file holds instead of training them. The sweep writes
+``WORKDIR/results.json`` (every seed's summary and the statistics over
+seeds), and the experiment's report: ``WORKDIR/report.md`` and its plots.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ _ENSEMBLE = flags.DEFINE_bool(
 _MAX_MEMBERS = flags.DEFINE_integer(
     "max_members", None, "Largest ensemble (default: no limit). With the "
     "seed count, each arm is its own ensemble and its results land first.")
+_REUSE = flags.DEFINE_string(
+    "reuse", None, "An earlier results.json of this sweep (a committed "
+    "one, say): the arms it holds under the same config are taken from it, "
+    "not trained, and the report covers them too.")
 _SMOKE = flags.DEFINE_bool("smoke", False,
                            "Toy size: the first two arms and seeds, a few "
                            "steps (same as ICL_SMOKE=1).")
@@ -101,7 +106,8 @@ def main(argv):
   sweep = sweep_lib.select(sweep, _ARMS.value, _seeds(_SEEDS.value),
                            _STEPS.value)
   outcome = sweep_lib.run(sweep, _WORKDIR.value, ensemble=_ENSEMBLE.value,
-                          max_members=_MAX_MEMBERS.value)
+                          max_members=_MAX_MEMBERS.value,
+                          reuse=_REUSE.value)
   if sweep.report is not None:
     text = sweep.report(outcome, _WORKDIR.value)
     files.write_text(os.path.join(_WORKDIR.value, "report.md"), text)

@@ -23,6 +23,11 @@ What ``run`` does, in order:
    (ddof=1; None for one seed), min, max and n, and writes one
    ``WORKDIR/results.json``.
 
+A committed ``results.json`` lets a later sweep add arms without the old
+run directories: ``run(..., reuse=path)`` takes every group that file
+holds, under the same config, instead of training it, and the report
+covers both.
+
 Which statistic a report leads with is the sweep's ``headline``.
 """
 
@@ -263,12 +268,14 @@ class Outcome:
   (``{evaluator: {name: number}}``), ``results`` (each evaluator's JSON)
   and ``analysis``; ``timing[group]`` its CPU and wall seconds;
   ``configs[arm]`` the config its first seed trained, as validated (in
-  smoke mode, the toy size that ran)."""
+  smoke mode, the toy size that ran); ``reused[group]`` the earlier
+  results.json a group was taken from instead of trained."""
 
   sweep: Sweep
   cells: dict[str, dict[int, dict]]
   timing: dict[str, dict[str, float]]
   configs: dict[str, ml_collections.ConfigDict]
+  reused: dict[str, str] = dataclasses.field(default_factory=dict)
 
   def per_seed(self, arm: str, *path: str) -> list:
     """``cells[arm][seed][path...]`` for each seed, in seed order:
@@ -300,7 +307,7 @@ class Outcome:
              for k in ("cpu_seconds", "wall_seconds")}
     return {"sweep": self.sweep.name, "headline": self.sweep.headline,
             "seeds": list(self.sweep.seeds), "timing": self.timing,
-            "total": total,
+            "total": total, "reused": self.reused,
             "arms": {arm: {"config": self.configs[arm].to_dict(),
                            "stats": self.stats(arm),
                            "seeds": {str(s): cell for s, cell in
@@ -343,16 +350,92 @@ def _timed(record_path: str, fn):
   return result, total
 
 
+def _normalized(config) -> dict:
+  return json.loads(json.dumps(config.to_dict(), sort_keys=True, default=str))
+
+
+def _first_difference(a, b, path: str = "") -> str | None:
+  """The first dotted field where nested dicts ``a`` and ``b`` differ."""
+  if isinstance(a, dict) and isinstance(b, dict):
+    for key in sorted(set(a) | set(b)):
+      found = _first_difference(a.get(key), b.get(key),
+                                f"{path}.{key}" if path else key)
+      if found:
+        return found
+    return None
+  return None if a == b else f"{path} ({a!r} there, {b!r} now)"
+
+
+def _comparable(config: dict, seed_fields) -> dict:
+  """A member's config without the fields that take its seed."""
+  out = json.loads(json.dumps(config))
+  out.pop("seed", None)
+  for field in seed_fields:
+    *parents, leaf = field.split(".")
+    section = out
+    for name in parents:
+      section = section.get(name, {})
+    section.pop(leaf, None)
+  return out
+
+
+def reusable(sweep: Sweep, checked: list, earlier: Mapping,
+             source: str) -> dict:
+  """``{group name: {(arm, seed): cell}}`` for the groups of ``checked``
+  that an earlier ``results.json`` (``earlier``, read from ``source``)
+  already holds: trained as the same group, every cell present. A group
+  it holds under a different config raises ConfigError, before anything
+  trains: reusing it would report results the sweep no longer describes."""
+  out = {}
+  for group, run_ in checked:
+    stored = earlier["arms"]
+    if group.name not in earlier.get("timing", {}) or not all(
+        str(seed) in stored.get(arm, {}).get("seeds", {})
+        for arm, seed in group.cells):
+      continue
+    for k, (arm, _) in enumerate(group.cells):
+      differs = _first_difference(
+          _comparable(stored[arm]["config"], sweep.seed_fields),
+          _comparable(_normalized(run_.members[k].config), sweep.seed_fields))
+      if differs:
+        raise ConfigError(f"--reuse: arm {arm} in {source} was trained with "
+                          f"a different config, at {differs}")
+    out[group.name] = {(arm, seed): stored[arm]["seeds"][str(seed)]
+                       for arm, seed in group.cells}
+  return out
+
+
+def _read_results(path: str) -> dict:
+  try:
+    earlier = files.read_json(path)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f"--reuse: cannot read {path!r} as JSON "
+                      f"({type(e).__name__})") from None
+  if not isinstance(earlier, dict) or not isinstance(earlier.get("arms"),
+                                                     dict):
+    raise ConfigError(f"--reuse: {path!r} is not a sweep's results.json")
+  return earlier
+
+
 def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
-        verbose: bool = True, max_members: int | None = None) -> Outcome:
+        verbose: bool = True, max_members: int | None = None,
+        reuse: str | None = None) -> Outcome:
   """Validates, trains (resuming) and aggregates ``sweep`` in
   ``workdir``; writes ``workdir/results.json`` and returns the outcome.
-  ``ensemble`` and ``max_members``: see :func:`plan`."""
+  ``ensemble`` and ``max_members``: see :func:`plan`. ``reuse``: the path
+  of an earlier ``results.json`` of this sweep (a committed one, say);
+  the groups it holds (see :func:`reusable`) are taken from it, with
+  their recorded time, instead of trained."""
   if max_members is not None and (not isinstance(max_members, int)
                                   or max_members < 1):
     raise ConfigError(f"--max_members must be a positive int, got "
                       f"{max_members!r}")
   checked = validate(sweep, plan(sweep, ensemble, max_members), log)
+  earlier = _read_results(reuse) if reuse else None
+  if earlier is not None and earlier.get("sweep") != sweep.name:
+    raise ConfigError(f"--reuse: {reuse} holds sweep "
+                      f"{earlier.get('sweep')!r}, not {sweep.name!r}")
+  taken = reusable(sweep, checked, earlier, reuse) if earlier else {}
   schema.validate_workdir(workdir)
   cells = {arm: {} for arm in sweep.arms}
   timing, configs = {}, {}
@@ -361,6 +444,14 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
     log(f"[{i}/{len(checked)}] {group.name}: {len(group.cells)} "
         f"model{'s' if len(group.cells) > 1 else ''} "
         f"({', '.join(f'{a} seed {s}' for a, s in group.cells)})")
+    if group.name in taken:
+      for k, (arm, seed) in enumerate(group.cells):
+        configs.setdefault(arm, run_.members[k].config)
+        cells[arm][seed] = taken[group.name][(arm, seed)]
+      timing[group.name] = earlier["timing"][group.name]
+      log(f"    taken from {reuse} (trained earlier: "
+          f"{timing[group.name]['cpu_seconds']:.0f} s CPU)")
+      continue
     results, timing[group.name] = _timed(
         os.path.join(group_dir, "sweep.json"),
         lambda: train.train_and_evaluate(run_, group_dir, verbose=verbose,
@@ -384,6 +475,7 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
     log(f"    done in {timing[group.name]['wall_seconds']:.0f} s wall, "
         f"{timing[group.name]['cpu_seconds']:.0f} s CPU (all launches)")
   outcome = Outcome(sweep, cells, timing,
-                    {arm: configs[arm] for arm in sweep.arms})
+                    {arm: configs[arm] for arm in sweep.arms},
+                    {g: reuse for g in taken})
   files.write_json(os.path.join(workdir, "results.json"), outcome.to_json())
   return outcome

@@ -117,6 +117,41 @@ def test_a_sweep_trains_aggregates_and_resumes(tmp_path, capsys):
   assert timing["launches"] == 2
 
 
+def test_a_later_sweep_takes_the_arms_an_earlier_results_file_holds(
+    tmp_path):
+  s = _regression_sweep()
+  first_dir, later_dir = str(tmp_path / "first"), str(tmp_path / "later")
+  first = sweep.run(sweep.select(s, arms=["M=2"]), first_dir, verbose=False,
+                    max_members=2)
+  earlier = os.path.join(first_dir, "results.json")
+  later = sweep.run(s, later_dir, verbose=False, max_members=2,
+                    reuse=earlier)
+  # M=2 is taken, with its recorded time; only M=16 trains.
+  assert not os.path.exists(os.path.join(later_dir, "M=2"))
+  assert os.path.isdir(os.path.join(later_dir, "M=16"))
+  assert later.values("M=2", "regression", "true/error/model") == \
+      first.values("M=2", "regression", "true/error/model")
+  assert later.timing["M=2"] == first.timing["M=2"]
+  saved = json.load(open(os.path.join(later_dir, "results.json")))
+  assert list(saved["arms"]) == ["M=2", "M=16"]
+  assert saved["reused"] == {"M=2": earlier}
+  assert saved["total"]["cpu_seconds"] == pytest.approx(
+      first.timing["M=2"]["cpu_seconds"]
+      + later.timing["M=16"]["cpu_seconds"])
+  # An arm trained under another config is refused before anything trains.
+  changed = sweep.select(s, steps=5)
+  with pytest.raises(ConfigError, match=r"^--reuse: arm M=2 .* different "
+                     r"config, at train.steps \(4 there, 5 now\)$"):
+    sweep.run(changed, str(tmp_path / "changed"), max_members=2,
+              reuse=earlier)
+  assert not os.path.exists(tmp_path / "changed")
+  other = sweep.Sweep("other", s.arms, seeds=s.seeds)
+  with pytest.raises(ConfigError, match="holds sweep 'tiny', not 'other'"):
+    sweep.run(other, str(tmp_path / "o"), reuse=earlier)
+  with pytest.raises(ConfigError, match="cannot read"):
+    sweep.run(s, str(tmp_path / "o"), reuse=str(tmp_path / "missing.json"))
+
+
 def test_the_stats_table_has_mean_std_max_and_chance():
   rows = {"a": {"acc": sweep.statistics([0.5, 0.7, 0.9])},
           "b": {"acc": sweep.statistics([0.1])}}
