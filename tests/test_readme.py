@@ -138,3 +138,28 @@ def test_documented_command_runs_in_smoke_mode(command, tmp_path):
   assert "Traceback" not in out.stderr, out.stderr[-3000:]
   CHECKS[_entry(argv)](os.path.join(tmp_path, _workdir(argv) or ""),
                        out.stdout)
+
+
+def _markdown_files() -> list[str]:
+  out = []
+  for root, dirs, names in os.walk(REPO):
+    dirs[:] = [d for d in dirs if not d.startswith(".") and d not in (
+        "runs", "build") and not d.endswith(".egg-info")]
+    out += [os.path.join(root, n) for n in names if n.endswith(".md")]
+  return sorted(out)
+
+
+def test_every_relative_link_in_the_docs_resolves():
+  links = 0
+  broken = []
+  for path in _markdown_files():
+    for match in re.finditer(r"\]\(([^)#\s]+)(?:#[^)]*)?\)",
+                             open(path).read()):
+      target = match.group(1)
+      if re.match(r"^[a-z]+:", target):  # http:, https:, mailto:
+        continue
+      links += 1
+      if not os.path.exists(os.path.join(os.path.dirname(path), target)):
+        broken.append(f"{os.path.relpath(path, REPO)} -> {target}")
+  assert links > 20  # the walk found the docs
+  assert not broken, broken
