@@ -98,17 +98,21 @@ def plot(outcome: Outcome, path: str, title: str) -> None:
   """Per task: exact match against length (mean, band, seeds), and exact
   match on the training lengths against the step."""
   tasks = list(dict.fromkeys(split(a)[0] for a in outcome.cells))
+  # One colour per encoding in every panel, whichever arms a task has.
+  encodings = list(dict.fromkeys(split(a)[1] for a in outcome.cells))
   fig, axes = report.figure(2, len(tasks), width=5.5)
   for row, task in zip(axes, tasks):
     for arm in (a for a in outcome.cells if split(a)[0] == task):
+      encoding = split(arm)[1]
+      color = f"C{encodings.index(encoding) % 10}"
       curves = outcome.per_seed(arm, "results", "lengths")
       report.band(row[0], curves[0]["lengths"],
-                  [c["exact_match"] for c in curves], split(arm)[1],
+                  [c["exact_match"] for c in curves], encoding, color=color,
                   marker="")
       histories = outcome.per_seed(arm, "history")
       report.band(row[1], [h["step"] for h in histories[0]],
                   [[h.get(SEEN) for h in hist] for hist in histories],
-                  split(arm)[1])
+                  encoding, color=color)
     lo, hi = curves[0]["train_range"]
     row[0].axvspan(lo - 0.5, hi + 0.5, color="0.9", zorder=0)
     row[0].set(title=f"{task}: exact match by length (shaded: trained)",
