@@ -71,16 +71,21 @@ def write(outcome: Outcome, workdir: str) -> str:
   n = len(sweep.seeds)
   chance = 1 / t.num_values
   columns = [f"n={k}" for k in REPORT_LENGTHS]
-  batch = {arm: cfg.train.batch_size for arm, cfg in outcome.configs.items()}
+  # Say only what the arms in this report vary.
+  doubled = sorted({cfg.train.batch_size for cfg in outcome.configs.values()}
+                   - {c.train.batch_size})
+  batch = f"batch {c.train.batch_size}" + (
+      f" (`_2x` arms: {doubled[0]})" if doubled else "")
+  repeats = ("; `_rep` arms draw values with repeats" if any(
+      cfg.task.repeats for cfg in outcome.configs.values()) else "")
   lines = [
       f"# Sorting with task hints ({sweep.description})",
       f"{m.num_layers} layers, width {m.d_model}, {m.num_heads} heads, "
       f"positional encoding `{m.positional}`, {c.train.steps} steps, AdamW "
-      f"lr {c.optimizer.learning_rate}; batch {c.train.batch_size} "
-      f"(`_2x` arms: {max(batch.values())}); seeds {list(sweep.seeds)} "
-      f"(n = {n}). Integers 0..{t.num_values - 1}, training lengths "
-      f"{t.min_length}..{t.max_length}; `_rep` arms draw values with "
-      f"repeats. Test: {c.eval.batch_size} fresh sorting examples per "
+      f"lr {c.optimizer.learning_rate}; {batch}; seeds "
+      f"{list(sweep.seeds)} (n = {n}). Integers 0..{t.num_values - 1}, "
+      f"training lengths {t.min_length}..{t.max_length}{repeats}. "
+      f"Test: {c.eval.batch_size} fresh sorting examples per "
       "length and seed. Headline: the mean over seeds; the best seed has "
       "its own column. Chance: a uniform guess per token, "
       f"1/{t.num_values} (exact match: its n-th power).",
