@@ -350,10 +350,6 @@ def _timed(record_path: str, fn):
   return result, total
 
 
-def _normalized(config) -> dict:
-  return json.loads(json.dumps(config.to_dict(), sort_keys=True, default=str))
-
-
 def _first_difference(a, b, path: str = "") -> str | None:
   """The first dotted field where nested dicts ``a`` and ``b`` differ."""
   if isinstance(a, dict) and isinstance(b, dict):
@@ -367,8 +363,9 @@ def _first_difference(a, b, path: str = "") -> str | None:
 
 
 def _comparable(config: dict, seed_fields) -> dict:
-  """A member's config without the fields that take its seed."""
-  out = json.loads(json.dumps(config))
+  """A member's config (``to_dict()`` or as stored in results.json), as
+  JSON, without the fields that take its seed."""
+  out = json.loads(json.dumps(config, sort_keys=True, default=str))
   out.pop("seed", None)
   for field in seed_fields:
     *parents, leaf = field.split(".")
@@ -386,17 +383,19 @@ def reusable(sweep: Sweep, checked: list, earlier: Mapping,
   already holds: trained as the same group, every cell present. A group
   it holds under a different config raises ConfigError, before anything
   trains: reusing it would report results the sweep no longer describes."""
-  out = {}
+  out, stored = {}, earlier["arms"]
   for group, run_ in checked:
-    stored = earlier["arms"]
     if group.name not in earlier.get("timing", {}) or not all(
         str(seed) in stored.get(arm, {}).get("seeds", {})
         for arm, seed in group.cells):
       continue
+    first_member = {}
     for k, (arm, _) in enumerate(group.cells):
+      first_member.setdefault(arm, k)
+    for arm, k in first_member.items():
       differs = _first_difference(
           _comparable(stored[arm]["config"], sweep.seed_fields),
-          _comparable(_normalized(run_.members[k].config), sweep.seed_fields))
+          _comparable(run_.members[k].config.to_dict(), sweep.seed_fields))
       if differs:
         raise ConfigError(f"--reuse: arm {arm} in {source} was trained with "
                           f"a different config, at {differs}")
