@@ -52,6 +52,36 @@ def _orbax():
   return ocp
 
 
+def _is_abandoned_read(unraisable) -> bool:
+  """A read of a damaged checkpoint finishing after orbax gave up on it:
+  its callback finds orbax's event loop already closed."""
+  tb = unraisable.exc_traceback
+  while tb is not None and tb.tb_next is not None:
+    tb = tb.tb_next
+  return (isinstance(unraisable.exc_value, RuntimeError)
+          and str(unraisable.exc_value) == "Event loop is closed"
+          and tb is not None and tb.tb_frame.f_code.co_filename.endswith(
+              "asyncio/base_events.py"))
+
+
+def _quiet_abandoned_reads() -> None:
+  """When one read of a damaged checkpoint fails, orbax closes its event
+  loop while the checkpoint's other reads are in flight; each of those then
+  prints a traceback as it lands (about eighty for a small model), after
+  ``restore_latest`` has said in one line what was damaged. Only those are
+  dropped; every other unraisable exception reaches the hook as before."""
+  previous = sys.unraisablehook
+  if getattr(previous, "quiets_abandoned_reads", False):
+    return
+
+  def hook(unraisable):
+    if not _is_abandoned_read(unraisable):
+      previous(unraisable)
+
+  hook.quiets_abandoned_reads = True
+  sys.unraisablehook = hook
+
+
 class CheckpointError(RuntimeError):
   """No checkpoint of a run can be trusted; the message is one line."""
 
@@ -127,6 +157,9 @@ class Checkpointer:
     """The state at ``step``; raises ``ValueError`` saying what is wrong if
     it cannot be read, or differs in shape, dtype, finiteness or digest
     from what was written."""
+    # Before reading: the first abandoned read can land before orbax's
+    # error reaches us.
+    _quiet_abandoned_reads()
     try:
       state = self.restore(step, abstract_state)
     except Exception as e:  # orbax raises many kinds on damaged files

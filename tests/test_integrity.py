@@ -74,6 +74,9 @@ def _drop_manifest(workdir, step):
                          "manifest.ocdbt"))
 
 
+# orbax's abandoned reads of the damaged step must not print tracebacks
+# after the one line (pytest turns them into this warning).
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.parametrize("damage", [_flip, _truncate, _drop_manifest],
                          ids=["bit_flip", "truncated", "no_manifest"])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(
@@ -229,3 +232,31 @@ def test_files_replace_whole_files_and_append_where_stores_cannot(
   monkeypatch.setattr(files, "is_local", lambda p: False)  # as on gs://
   files.append_text(log, "b\n")  # rewritten whole: no append there
   assert log.read_text() == "a\nb\n"
+
+
+def test_only_reads_abandoned_on_a_closed_loop_are_quieted(monkeypatch):
+  import asyncio
+  import types
+  seen = []
+  monkeypatch.setattr(sys, "unraisablehook", seen.append)
+  checkpoint._quiet_abandoned_reads()
+  checkpoint._quiet_abandoned_reads()  # installed once, not stacked
+
+  def unraisable(error):
+    return types.SimpleNamespace(exc_type=type(error), exc_value=error,
+                                 exc_traceback=error.__traceback__,
+                                 err_msg=None, object=None)
+
+  loop = asyncio.new_event_loop()
+  loop.close()
+  try:
+    loop.call_soon_threadsafe(print)
+  except RuntimeError as e:
+    abandoned = unraisable(e)
+  try:
+    raise RuntimeError("Event loop is closed")  # not from asyncio
+  except RuntimeError as e:
+    elsewhere = unraisable(e)
+  for event in (abandoned, elsewhere, unraisable(ValueError("x"))):
+    sys.unraisablehook(event)
+  assert seen == [elsewhere, seen[1]] and seen[1].exc_type is ValueError
