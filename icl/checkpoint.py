@@ -40,6 +40,7 @@ def _orbax():
   written whole by their first replica instead (orbax's GPU default). The
   override is expected, so orbax's warning about it is held back."""
   import orbax.checkpoint as ocp
+  _quiet_abandoned_reads()
   absl_logger = logging.getLogger("absl")
   level = absl_logger.level
   absl_logger.setLevel(logging.ERROR)
@@ -64,22 +65,37 @@ def _is_abandoned_read(unraisable) -> bool:
               "asyncio/base_events.py"))
 
 
+def _is_abandoned_task(record: logging.LogRecord) -> bool:
+  """asyncio's report, when it is garbage-collected, of a read of a damaged
+  checkpoint whose error orbax never collected."""
+  tb = record.exc_info[2] if record.exc_info else None
+  while tb is not None:
+    if "orbax/checkpoint" in tb.tb_frame.f_code.co_filename:
+      return str(record.msg).startswith(("Task exception was never",
+                                         "Future exception was never"))
+    tb = tb.tb_next
+  return False
+
+
 def _quiet_abandoned_reads() -> None:
   """When one read of a damaged checkpoint fails, orbax closes its event
   loop while the checkpoint's other reads are in flight; each of those then
   prints a traceback as it lands (about eighty for a small model), after
-  ``restore_latest`` has said in one line what was damaged. Only those are
-  dropped; every other unraisable exception reaches the hook as before."""
+  ``restore_latest`` has said in one line what was damaged; and asyncio
+  logs those whose error was never collected when they are
+  garbage-collected. Only those are dropped; every other unraisable
+  exception and asyncio record passes as before. Installed with orbax,
+  before any read: the first abandoned read can land before orbax's error
+  reaches us."""
   previous = sys.unraisablehook
-  if getattr(previous, "quiets_abandoned_reads", False):
-    return
 
   def hook(unraisable):
     if not _is_abandoned_read(unraisable):
       previous(unraisable)
 
-  hook.quiets_abandoned_reads = True
   sys.unraisablehook = hook
+  logging.getLogger("asyncio").addFilter(
+      lambda record: not _is_abandoned_task(record))
 
 
 class CheckpointError(RuntimeError):
@@ -157,9 +173,6 @@ class Checkpointer:
     """The state at ``step``; raises ``ValueError`` saying what is wrong if
     it cannot be read, or differs in shape, dtype, finiteness or digest
     from what was written."""
-    # Before reading: the first abandoned read can land before orbax's
-    # error reaches us.
-    _quiet_abandoned_reads()
     try:
       state = self.restore(step, abstract_state)
     except Exception as e:  # orbax raises many kinds on damaged files

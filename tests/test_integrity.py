@@ -240,7 +240,6 @@ def test_only_reads_abandoned_on_a_closed_loop_are_quieted(monkeypatch):
   seen = []
   monkeypatch.setattr(sys, "unraisablehook", seen.append)
   checkpoint._quiet_abandoned_reads()
-  checkpoint._quiet_abandoned_reads()  # installed once, not stacked
 
   def unraisable(error):
     return types.SimpleNamespace(exc_type=type(error), exc_value=error,
@@ -260,3 +259,24 @@ def test_only_reads_abandoned_on_a_closed_loop_are_quieted(monkeypatch):
   for event in (abandoned, elsewhere, unraisable(ValueError("x"))):
     sys.unraisablehook(event)
   assert seen == [elsewhere, seen[1]] and seen[1].exc_type is ValueError
+
+
+def test_only_orbax_reads_never_collected_are_quieted():
+  import logging
+  checkpoint._orbax()  # installs the asyncio filter
+
+  def record(message, filename):
+    try:
+      exec(compile("raise ValueError('damaged')", filename, "exec"))
+    except ValueError:
+      exc_info = sys.exc_info()
+    return logging.LogRecord("asyncio", logging.ERROR, "", 0, message, (),
+                             exc_info)
+
+  asyncio_log = logging.getLogger("asyncio")
+  orbax_file = "/site-packages/orbax/checkpoint/serialization.py"
+  assert not asyncio_log.filter(record(
+      "Task exception was never retrieved\nfuture: <Task>", orbax_file))
+  assert asyncio_log.filter(record(
+      "Task exception was never retrieved\nfuture: <Task>", "/mine.py"))
+  assert asyncio_log.filter(record("Event loop stopped", orbax_file))
