@@ -21,7 +21,11 @@ What ``run`` does, in order:
    and wall time each took (summed over resumes, in ``{group}/sweep.json``).
 4. **Aggregates** every summary number over seeds: mean, standard deviation
    (ddof=1; None for one seed), min, max and n, and writes one
-   ``WORKDIR/results.json``.
+   ``WORKDIR/results.json``. It writes it after every group too, holding
+   the arms whose seeds have all finished and naming the rest under
+   ``pending``: a sweep of hours lands its results arm by arm. That file
+   never loses an arm it already holds: a relaunch, re-evaluating its
+   finished groups one by one, replaces it only once it holds them all.
 
 A committed ``results.json`` lets a later sweep add arms without the old
 run directories: ``run(..., reuse=path)`` takes every group that file
@@ -308,6 +312,7 @@ class Outcome:
     return {"sweep": self.sweep.name, "headline": self.sweep.headline,
             "seeds": list(self.sweep.seeds), "timing": self.timing,
             "total": total, "reused": self.reused,
+            "pending": [a for a in self.sweep.arms if a not in self.cells],
             "arms": {arm: {"config": self.configs[arm].to_dict(),
                            "stats": self.stats(arm),
                            "seeds": {str(s): cell for s, cell in
@@ -473,8 +478,36 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
           "run_dir": os.path.relpath(member_dir, workdir)}
     log(f"    done in {timing[group.name]['wall_seconds']:.0f} s wall, "
         f"{timing[group.name]['cpu_seconds']:.0f} s CPU (all launches)")
-  outcome = Outcome(sweep, cells, timing,
-                    {arm: configs[arm] for arm in sweep.arms},
-                    {g: reuse for g in taken})
+    if i < len(checked):
+      so_far = _finished(sweep, cells, timing, configs, taken, reuse)
+      if _write_unless_it_drops_arms(workdir, so_far):
+        log(f"    results so far ({len(so_far.cells)} of {len(sweep.arms)} "
+            f"arms): {os.path.join(workdir, 'results.json')}")
+  outcome = _finished(sweep, cells, timing, configs, taken, reuse)
   files.write_json(os.path.join(workdir, "results.json"), outcome.to_json())
   return outcome
+
+
+def _finished(sweep, cells, timing, configs, taken, reuse) -> Outcome:
+  """The outcome of the arms whose every seed has trained."""
+  done = [arm for arm in sweep.arms if set(cells[arm]) == set(sweep.seeds)]
+  return Outcome(sweep, {arm: cells[arm] for arm in done}, dict(timing),
+                 {arm: configs[arm] for arm in done},
+                 {g: reuse for g in taken if g in timing})
+
+
+def _write_unless_it_drops_arms(workdir: str, outcome: Outcome) -> bool:
+  """Writes the results of a sweep under way, unless the file there holds
+  an arm this one lacks (a relaunch still re-evaluating what an earlier
+  launch finished, or another selection of arms): a record must not lose
+  results it holds. An unreadable file is replaced."""
+  path = os.path.join(workdir, "results.json")
+  if files.path(path).exists():
+    try:
+      held = set(files.read_json(path).get("arms", {}))
+    except (OSError, ValueError, AttributeError):
+      held = set()
+    if not held <= set(outcome.cells):
+      return False
+  files.write_json(path, outcome.to_json())
+  return True

@@ -117,6 +117,58 @@ def test_a_sweep_trains_aggregates_and_resumes(tmp_path, capsys):
   assert timing["launches"] == 2
 
 
+def _failing_from_call(n, monkeypatch):
+  """Makes the sweep's n-th training call (1-based) and later ones fail,
+  as a sweep killed after n - 1 groups."""
+  real, calls = sweep.train.train_and_evaluate, []
+
+  def train_or_die(*args, **kwargs):
+    calls.append(1)
+    if len(calls) >= n:
+      raise KeyboardInterrupt("killed")
+    return real(*args, **kwargs)
+  monkeypatch.setattr(sweep.train, "train_and_evaluate", train_or_die)
+
+
+def test_results_land_arm_by_arm_and_never_lose_an_arm(tmp_path,
+                                                       monkeypatch):
+  s = _regression_sweep()
+  workdir = str(tmp_path / "w")
+  path = os.path.join(workdir, "results.json")
+  with monkeypatch.context() as m:
+    _failing_from_call(2, m)
+    with pytest.raises(KeyboardInterrupt):
+      sweep.run(s, workdir, verbose=False, max_members=2)
+  # Killed in the second group: the first arm's results are there, whole,
+  # and the second is named as pending.
+  partial = json.load(open(path))
+  assert list(partial["arms"]) == ["M=2"] and partial["pending"] == ["M=16"]
+  assert list(partial["timing"]) == ["M=2"]
+  assert partial["arms"]["M=2"]["stats"]["regression"]["true/error/model"][
+      "n"] == 2
+  # A later sweep can take the finished arm from it.
+  later = sweep.run(s, str(tmp_path / "later"), verbose=False, max_members=2,
+                    reuse=path)
+  assert later.values("M=2", "regression", "true/error/model") == [
+      partial["arms"]["M=2"]["seeds"][k]["summary"]["regression"][
+          "true/error/model"] for k in ("0", "1")]
+
+  whole = sweep.run(s, workdir, verbose=False, max_members=2)
+  assert json.load(open(path))["pending"] == []
+  assert list(json.load(open(path))["arms"]) == ["M=2", "M=16"]
+  # A relaunch killed while re-evaluating the second group leaves the whole
+  # file as it was: its partial view would have lost M=16.
+  before = open(path).read()
+  with monkeypatch.context() as m:
+    _failing_from_call(2, m)
+    with pytest.raises(KeyboardInterrupt):
+      sweep.run(s, workdir, verbose=False, max_members=2)
+  assert open(path).read() == before
+  assert whole.values("M=16", "regression", "true/error/model") == [
+      json.load(open(path))["arms"]["M=16"]["seeds"][k]["summary"][
+          "regression"]["true/error/model"] for k in ("0", "1")]
+
+
 def test_a_later_sweep_takes_the_arms_an_earlier_results_file_holds(
     tmp_path):
   s = _regression_sweep()
