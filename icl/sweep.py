@@ -42,6 +42,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 from typing import Any, Callable, Mapping
 
@@ -342,16 +343,39 @@ def first_step(history: list[dict], key: str, at_least: float) -> int | None:
                if h.get(key) is not None and h[key] >= at_least), None)
 
 
-def _timed(record_path: str, fn):
-  cpu, wall = time.process_time(), time.time()
-  result = fn()
-  spent = {"cpu_seconds": time.process_time() - cpu,
-           "wall_seconds": time.time() - wall}
+def _timed(record_path: str, fn, every_s: float = 60.0):
+  """``fn()``, with its CPU and wall time added to the record at
+  ``record_path`` (summed over launches). The record is brought up to date
+  every ``every_s`` seconds while ``fn`` runs and when it stops, even by an
+  exception: a launch that is killed still counts, less at most
+  ``every_s``. Nothing is written before ``fn`` has made the record's
+  directory (a run refused on its config leaves no trace)."""
   before = (files.read_json(record_path) if files.path(record_path).exists()
             else {"cpu_seconds": 0.0, "wall_seconds": 0.0, "launches": 0})
-  total = {k: before[k] + spent[k] for k in spent}
-  total["launches"] = before.get("launches", 0) + 1
-  files.write_json(record_path, total)
+  cpu, wall = time.process_time(), time.time()
+
+  def record() -> dict:
+    total = {"cpu_seconds": before["cpu_seconds"] + time.process_time() - cpu,
+             "wall_seconds": before["wall_seconds"] + time.time() - wall,
+             "launches": before.get("launches", 0) + 1}
+    if files.path(os.path.dirname(record_path)).exists():
+      files.write_json(record_path, total)
+    return total
+
+  stop = threading.Event()
+
+  def keep_up():
+    while not stop.wait(every_s):
+      record()
+
+  thread = threading.Thread(target=keep_up, daemon=True)
+  thread.start()
+  try:
+    result = fn()
+  finally:
+    stop.set()
+    thread.join()
+    total = record()
   return result, total
 
 

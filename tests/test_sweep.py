@@ -4,6 +4,7 @@ checked against hand computation and numpy."""
 import json
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -115,6 +116,40 @@ def test_a_sweep_trains_aggregates_and_resumes(tmp_path, capsys):
       pytest.approx(outcome.values("M=16", "regression", "true/error/model"))
   (timing,) = again.timing.values()
   assert timing["launches"] == 2
+
+
+def _burn(seconds):
+  end = time.process_time() + seconds
+  while time.process_time() < end:
+    pass
+
+
+def test_a_killed_launch_still_counts_in_the_time_record(tmp_path):
+  record = str(tmp_path / "group" / "sweep.json")
+
+  def killed_after_a_while():
+    os.makedirs(tmp_path / "group")
+    _burn(0.3)
+    # Kept up to date while the launch runs, not only at its end.
+    deadline = time.time() + 10
+    while not os.path.exists(record) and time.time() < deadline:
+      time.sleep(0.01)
+    assert json.load(open(record))["launches"] == 1
+    raise KeyboardInterrupt("killed")
+
+  with pytest.raises(KeyboardInterrupt):
+    sweep._timed(record, killed_after_a_while, every_s=0.05)
+  first = json.load(open(record))
+  assert first["launches"] == 1 and first["cpu_seconds"] >= 0.3
+  _, total = sweep._timed(record, lambda: _burn(0.2), every_s=0.05)
+  assert total == json.load(open(record))
+  assert total["launches"] == 2
+  assert total["cpu_seconds"] >= first["cpu_seconds"] + 0.2
+  # A launch that fails before making its directory writes nothing.
+  nowhere = str(tmp_path / "refused" / "sweep.json")
+  with pytest.raises(ValueError):
+    sweep._timed(nowhere, lambda: (_ for _ in ()).throw(ValueError("bad")))
+  assert not os.path.exists(tmp_path / "refused")
 
 
 def _failing_from_call(n, monkeypatch):
