@@ -465,6 +465,8 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
                       f"{earlier.get('sweep')!r}, not {sweep.name!r}")
   taken = reusable(sweep, checked, earlier, reuse) if earlier else {}
   schema.validate_workdir(workdir)
+  results_path = os.path.join(workdir, "results.json")
+  held = _arms_held(results_path)
   cells = {arm: {} for arm in sweep.arms}
   timing, configs = {}, {}
   for i, (group, run_) in enumerate(checked, 1):
@@ -502,13 +504,17 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
           "run_dir": os.path.relpath(member_dir, workdir)}
     log(f"    done in {timing[group.name]['wall_seconds']:.0f} s wall, "
         f"{timing[group.name]['cpu_seconds']:.0f} s CPU (all launches)")
-    if i < len(checked):
-      so_far = _finished(sweep, cells, timing, configs, taken, reuse)
-      if _write_unless_it_drops_arms(workdir, so_far):
-        log(f"    results so far ({len(so_far.cells)} of {len(sweep.arms)} "
-            f"arms): {os.path.join(workdir, 'results.json')}")
+    if i == len(checked):
+      break
+    so_far = _finished(sweep, cells, timing, configs, taken, reuse)
+    # The file never loses an arm it holds: a relaunch, re-evaluating what
+    # an earlier launch finished (or another selection of arms), waits.
+    if held <= set(so_far.cells):
+      files.write_json(results_path, so_far.to_json())
+      log(f"    results so far ({len(so_far.cells)} of {len(sweep.arms)} "
+          f"arms): {results_path}")
   outcome = _finished(sweep, cells, timing, configs, taken, reuse)
-  files.write_json(os.path.join(workdir, "results.json"), outcome.to_json())
+  files.write_json(results_path, outcome.to_json())
   return outcome
 
 
@@ -520,18 +526,12 @@ def _finished(sweep, cells, timing, configs, taken, reuse) -> Outcome:
                  {g: reuse for g in taken if g in timing})
 
 
-def _write_unless_it_drops_arms(workdir: str, outcome: Outcome) -> bool:
-  """Writes the results of a sweep under way, unless the file there holds
-  an arm this one lacks (a relaunch still re-evaluating what an earlier
-  launch finished, or another selection of arms): a record must not lose
-  results it holds. An unreadable file is replaced."""
-  path = os.path.join(workdir, "results.json")
-  if files.path(path).exists():
-    try:
-      held = set(files.read_json(path).get("arms", {}))
-    except (OSError, ValueError, AttributeError):
-      held = set()
-    if not held <= set(outcome.cells):
-      return False
-  files.write_json(path, outcome.to_json())
-  return True
+def _arms_held(path: str) -> set[str]:
+  """The arms a results.json holds (none if it is missing or unreadable:
+  then it may be replaced)."""
+  if not files.path(path).exists():
+    return set()
+  try:
+    return set(files.read_json(path).get("arms", {}))
+  except (OSError, ValueError, AttributeError):
+    return set()
