@@ -11,7 +11,8 @@ flags below; ``--smoke`` (or ``ICL_SMOKE=1``) runs its first two arms and
 seeds at toy size, to check a command end to end.
 
 Each group of cells trains in its own run directory under ``--workdir``, and
-a rerun resumes where it stopped (a finished group only re-evaluates);
+a rerun resumes where it stopped (a finished group is taken from
+WORKDIR/results.json, not re-evaluated);
 ``--reuse=experiments/NAME/results/results.json`` takes the arms a committed
 results file holds instead of training them. The sweep writes
 ``WORKDIR/results.json`` (every seed's summary and the statistics over

@@ -23,9 +23,12 @@ What ``run`` does, in order:
    (ddof=1; None for one seed), min, max and n, and writes one
    ``WORKDIR/results.json``. It writes it after every group too, holding
    the arms whose seeds have all finished and naming the rest under
-   ``pending``: a sweep of hours lands its results arm by arm. That file
-   never loses an arm it already holds: a relaunch, re-evaluating its
-   finished groups one by one, replaces it only once it holds them all.
+   ``pending``: a sweep of hours lands its results arm by arm. A relaunch
+   takes the groups that file holds whole, finished under the same
+   config, from it (restoring and re-evaluating them would cost an
+   evaluation each and change nothing), and resumes the rest. The file
+   never loses an arm it already holds: a relaunch that retrains or
+   extends one replaces it only once it holds them all again.
 
 A committed ``results.json`` lets a later sweep add arms without the old
 run directories: ``run(..., reuse=path)`` takes every group that file
@@ -406,12 +409,13 @@ def _comparable(config: dict, seed_fields) -> dict:
 
 
 def reusable(sweep: Sweep, checked: list, earlier: Mapping,
-             source: str) -> dict:
+             source: str, strict: bool = True) -> dict:
   """``{group name: {(arm, seed): cell}}`` for the groups of ``checked``
   that an earlier ``results.json`` (``earlier``, read from ``source``)
   already holds: trained as the same group, every cell present. A group
-  it holds under a different config raises ConfigError, before anything
-  trains: reusing it would report results the sweep no longer describes."""
+  it holds under a different config raises ConfigError (unless not
+  ``strict``: then it is left out), before anything trains: reusing it
+  would report results the sweep no longer describes."""
   out, stored = {}, earlier["arms"]
   for group, run_ in checked:
     if group.name not in earlier.get("timing", {}) or not all(
@@ -421,16 +425,46 @@ def reusable(sweep: Sweep, checked: list, earlier: Mapping,
     first_member = {}
     for k, (arm, _) in enumerate(group.cells):
       first_member.setdefault(arm, k)
-    for arm, k in first_member.items():
-      differs = _first_difference(
-          _comparable(stored[arm]["config"], sweep.seed_fields),
-          _comparable(run_.members[k].config.to_dict(), sweep.seed_fields))
-      if differs:
-        raise ConfigError(f"--reuse: arm {arm} in {source} was trained with "
-                          f"a different config, at {differs}")
+    differs = [(arm, found) for arm, k in first_member.items()
+               if (found := _first_difference(
+                   _comparable(stored[arm]["config"], sweep.seed_fields),
+                   _comparable(run_.members[k].config.to_dict(),
+                               sweep.seed_fields)))]
+    if differs and strict:
+      arm, found = differs[0]
+      raise ConfigError(f"--reuse: arm {arm} in {source} was trained with "
+                        f"a different config, at {found}")
+    if differs:
+      continue
     out[group.name] = {(arm, seed): stored[arm]["seeds"][str(seed)]
                        for arm, seed in group.cells}
   return out
+
+
+def _finished_here(sweep: Sweep, checked: list, workdir: str) -> tuple:
+  """(the groups an earlier launch in ``workdir`` finished, the
+  ``results.json`` that holds them). A group counts when that file holds
+  it whole under the same config and its run reached its last step; a
+  relaunch takes it from there instead of restoring and re-evaluating it.
+  A group whose config changed (more steps, say) is left to resume."""
+  path = os.path.join(workdir, "results.json")
+  try:
+    earlier = files.read_json(path)
+    arms = earlier["arms"]
+  except (OSError, ValueError, TypeError, KeyError):
+    return {}, {}
+  if earlier.get("sweep") != sweep.name or not isinstance(arms, dict):
+    return {}, {}
+
+  def at_last_step(group, run_) -> bool:
+    done = os.path.join(workdir, group.name, "results.json")
+    try:
+      return files.read_json(done).get("step") == run_.train.steps
+    except (OSError, ValueError, AttributeError):
+      return False
+
+  done = [(g, r) for g, r in checked if at_last_step(g, r)]
+  return reusable(sweep, done, earlier, path, strict=False), earlier
 
 
 def _read_results(path: str) -> dict:
@@ -467,6 +501,7 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
   schema.validate_workdir(workdir)
   results_path = os.path.join(workdir, "results.json")
   held = _arms_held(results_path)
+  mine, here = _finished_here(sweep, checked, workdir)
   cells = {arm: {} for arm in sweep.arms}
   timing, configs = {}, {}
   for i, (group, run_) in enumerate(checked, 1):
@@ -474,12 +509,21 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
     log(f"[{i}/{len(checked)}] {group.name}: {len(group.cells)} "
         f"model{'s' if len(group.cells) > 1 else ''} "
         f"({', '.join(f'{a} seed {s}' for a, s in group.cells)})")
-    if group.name in taken:
+    held_by = ((taken, earlier, reuse, "trained earlier")
+               if group.name in taken else
+               (mine, here, results_path, "finished by an earlier launch")
+               if group.name in mine else None)
+    if held_by:
+      groups, results_file, source, how = held_by
       for k, (arm, seed) in enumerate(group.cells):
         configs.setdefault(arm, run_.members[k].config)
-        cells[arm][seed] = taken[group.name][(arm, seed)]
-      timing[group.name] = earlier["timing"][group.name]
-      log(f"    taken from {reuse} (trained earlier: "
+        cells[arm][seed] = groups[group.name][(arm, seed)]
+      timing[group.name] = results_file["timing"][group.name]
+      record = os.path.join(group_dir, "sweep.json")
+      if groups is mine and files.path(record).exists():
+        # The group's own record counts every launch that touched it.
+        timing[group.name] = files.read_json(record)
+      log(f"    taken from {source} ({how}: "
           f"{timing[group.name]['cpu_seconds']:.0f} s CPU)")
       continue
     results, timing[group.name] = _timed(
@@ -507,8 +551,8 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
     if i == len(checked):
       break
     so_far = _finished(sweep, cells, timing, configs, taken, reuse)
-    # The file never loses an arm it holds: a relaunch, re-evaluating what
-    # an earlier launch finished (or another selection of arms), waits.
+    # The file never loses an arm it holds: a relaunch that retrains or
+    # extends an arm the file holds (or another selection of arms) waits.
     if held <= set(so_far.cells):
       files.write_json(results_path, so_far.to_json())
       log(f"    results so far ({len(so_far.cells)} of {len(sweep.arms)} "

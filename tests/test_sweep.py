@@ -4,6 +4,7 @@ checked against hand computation and numpy."""
 import json
 import math
 import os
+import shutil
 import time
 
 import numpy as np
@@ -92,7 +93,7 @@ def test_select_sets_steps_and_keeps_the_order():
   assert all(c.train.steps == 9 for c in s.arms.values())
 
 
-def test_a_sweep_trains_aggregates_and_resumes(tmp_path, capsys):
+def test_a_sweep_trains_aggregates_and_resumes(tmp_path, monkeypatch):
   s = _regression_sweep()
   workdir = str(tmp_path / "w")
   outcome = sweep.run(s, workdir, verbose=False)
@@ -109,13 +110,19 @@ def test_a_sweep_trains_aggregates_and_resumes(tmp_path, capsys):
   member = json.load(open(os.path.join(workdir, arm["seeds"]["1"]["run_dir"],
                                        "config.json")))
   assert member["seed"] == 1 and member["task"]["num_tasks"] == 16
-  # A rerun resumes: nothing retrains, the numbers are the same, and the
-  # time spent is summed over both launches.
-  again = sweep.run(s, workdir, verbose=False)
+  # A rerun of a finished sweep takes every group from its results.json:
+  # nothing restores, re-evaluates or retrains, and the time record is
+  # the one launch that did the work.
+  trained = _counting_training(monkeypatch)
+  lines = []
+  again = sweep.run(s, workdir, log=lines.append, verbose=False)
+  assert trained == []
+  assert "finished by an earlier launch" in lines[-1]
   assert again.values("M=16", "regression", "true/error/model") == \
-      pytest.approx(outcome.values("M=16", "regression", "true/error/model"))
+      outcome.values("M=16", "regression", "true/error/model")
   (timing,) = again.timing.values()
-  assert timing["launches"] == 2
+  assert timing["launches"] == 1
+  assert json.load(open(os.path.join(workdir, "results.json"))) == saved
 
 
 def _burn(seconds):
@@ -150,6 +157,17 @@ def test_a_killed_launch_still_counts_in_the_time_record(tmp_path):
   with pytest.raises(ValueError):
     sweep._timed(nowhere, lambda: (_ for _ in ()).throw(ValueError("bad")))
   assert not os.path.exists(tmp_path / "refused")
+
+
+def _counting_training(monkeypatch) -> list:
+  """The sweep's training calls, one entry (the run directory) each."""
+  real, calls = sweep.train.train_and_evaluate, []
+
+  def counted(run, workdir, *args, **kwargs):
+    calls.append(os.path.basename(workdir))
+    return real(run, workdir, *args, **kwargs)
+  monkeypatch.setattr(sweep.train, "train_and_evaluate", counted)
+  return calls
 
 
 def _failing_from_call(n, monkeypatch):
@@ -188,20 +206,32 @@ def test_results_land_arm_by_arm_and_never_lose_an_arm(tmp_path,
       partial["arms"]["M=2"]["seeds"][k]["summary"]["regression"][
           "true/error/model"] for k in ("0", "1")]
 
-  whole = sweep.run(s, workdir, verbose=False, max_members=2)
+  # The relaunch takes the finished arm from the file and trains the rest.
+  with monkeypatch.context() as m:
+    trained = _counting_training(m)
+    whole = sweep.run(s, workdir, verbose=False, max_members=2)
+  assert trained == ["M=16"]
   assert json.load(open(path))["pending"] == []
   assert list(json.load(open(path))["arms"]) == ["M=2", "M=16"]
-  # A relaunch killed while re-evaluating the second group leaves the whole
-  # file as it was: its partial view would have lost M=16.
+  # An arm whose run directory is gone trains again, whatever the file says.
+  shutil.rmtree(os.path.join(workdir, "M=16"))
+  with monkeypatch.context() as m:
+    trained = _counting_training(m)
+    sweep.run(s, workdir, verbose=False, max_members=2)
+  assert trained == ["M=16"]
+  assert whole.values("M=16", "regression", "true/error/model") == [
+      json.load(open(path))["arms"]["M=16"]["seeds"][k]["summary"][
+          "regression"]["true/error/model"] for k in ("0", "1")]
+  # A relaunch that trains longer resumes every arm (a changed config is
+  # never taken from the file); killed in its second group, it leaves the
+  # whole file as it was: its partial view would have lost M=16.
   before = open(path).read()
   with monkeypatch.context() as m:
     _failing_from_call(2, m)
     with pytest.raises(KeyboardInterrupt):
-      sweep.run(s, workdir, verbose=False, max_members=2)
+      sweep.run(sweep.select(s, steps=5), workdir, verbose=False,
+                max_members=2)
   assert open(path).read() == before
-  assert whole.values("M=16", "regression", "true/error/model") == [
-      json.load(open(path))["arms"]["M=16"]["seeds"][k]["summary"][
-          "regression"]["true/error/model"] for k in ("0", "1")]
 
 
 def test_a_later_sweep_takes_the_arms_an_earlier_results_file_holds(
