@@ -441,20 +441,15 @@ def reusable(sweep: Sweep, checked: list, earlier: Mapping,
   return out
 
 
-def _finished_here(sweep: Sweep, checked: list, workdir: str) -> tuple:
-  """(the groups an earlier launch in ``workdir`` finished, the
-  ``results.json`` that holds them). A group counts when that file holds
-  it whole under the same config and its run reached its last step; a
-  relaunch takes it from there instead of restoring and re-evaluating it.
-  A group whose config changed (more steps, say) is left to resume."""
-  path = os.path.join(workdir, "results.json")
-  try:
-    earlier = files.read_json(path)
-    arms = earlier["arms"]
-  except (OSError, ValueError, TypeError, KeyError):
-    return {}, {}
-  if earlier.get("sweep") != sweep.name or not isinstance(arms, dict):
-    return {}, {}
+def _finished_here(sweep: Sweep, checked: list, workdir: str,
+                   own: Mapping) -> dict:
+  """The groups an earlier launch in ``workdir`` finished, from its
+  ``results.json`` (``own``). A group counts when that file holds it whole
+  under the same config and its run reached its last step; a relaunch
+  takes it from there instead of restoring and re-evaluating it. A group
+  whose config changed (more steps, say) is left to resume."""
+  if own.get("sweep") != sweep.name:
+    return {}
 
   def at_last_step(group, run_) -> bool:
     done = os.path.join(workdir, group.name, "results.json")
@@ -464,7 +459,8 @@ def _finished_here(sweep: Sweep, checked: list, workdir: str) -> tuple:
       return False
 
   done = [(g, r) for g, r in checked if at_last_step(g, r)]
-  return reusable(sweep, done, earlier, path, strict=False), earlier
+  return reusable(sweep, done, own, os.path.join(workdir, "results.json"),
+                  strict=False)
 
 
 def _read_results(path: str) -> dict:
@@ -500,8 +496,9 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
   taken = reusable(sweep, checked, earlier, reuse) if earlier else {}
   schema.validate_workdir(workdir)
   results_path = os.path.join(workdir, "results.json")
-  held = _arms_held(results_path)
-  mine, here = _finished_here(sweep, checked, workdir)
+  here = _read_own(results_path)
+  held = set(here.get("arms", {}))
+  mine = _finished_here(sweep, checked, workdir, here)
   cells = {arm: {} for arm in sweep.arms}
   timing, configs = {}, {}
   for i, (group, run_) in enumerate(checked, 1):
@@ -570,12 +567,14 @@ def _finished(sweep, cells, timing, configs, taken, reuse) -> Outcome:
                  {g: reuse for g in taken if g in timing})
 
 
-def _arms_held(path: str) -> set[str]:
-  """The arms a results.json holds (none if it is missing or unreadable:
-  then it may be replaced)."""
+def _read_own(path: str) -> dict:
+  """The results.json an earlier launch wrote in the workdir, or {} where
+  it is missing or unreadable (then it may be replaced)."""
   if not files.path(path).exists():
-    return set()
+    return {}
   try:
-    return set(files.read_json(path).get("arms", {}))
-  except (OSError, ValueError, AttributeError):
-    return set()
+    own = files.read_json(path)
+  except (OSError, ValueError):
+    return {}
+  return own if isinstance(own, dict) and isinstance(
+      own.get("arms"), dict) else {}
