@@ -79,3 +79,35 @@ def test_eval_stream_is_disjoint_from_training_data():
   a = np.asarray(train_batch.inputs).reshape(-1)
   b = np.asarray(eval_batch.inputs).reshape(-1)
   assert len(np.intersect1d(a[a != 0], b[b != 0])) == 0
+
+
+def test_ensemble_members_share_the_eval_programs_and_get_their_own_data():
+  from jax import monitoring
+  from icl.evaluators.base import sample_batch
+  compiles = []
+  monitoring.register_event_duration_secs_listener(
+      lambda event, duration, **kw: compiles.append(event)
+      if event == "/jax/core/compile/backend_compile_duration" else None)
+  # Three members of a task-diversity ensemble: M and the pool seed differ.
+  members = [RegressionTask(dim=3, num_points=5, num_tasks=m, pool_seed=s)
+             for m, s in ((4, 0), (4, 1), (16, 2))]
+  key = rng.stream(0, "eval")
+  before = len(compiles)
+  batches = [sample_batch(t, 16, key) for t in members]
+  assert len(compiles) - before == 1  # one sampling program for all three
+  before = len(compiles)
+  preds = [evaluate.regression_baselines(t, b)
+           for t, b in zip(members, batches)]
+  # ridge and OLS once; dMMSE once per pool size M (a shape): 4 and 16.
+  assert len(compiles) - before == 2 + 2
+  for task, batch, pred in zip(members, batches, preds):
+    own = jax.jit(lambda k, t=task: t.sample(k, 16))(key)
+    np.testing.assert_allclose(batch.inputs, own.inputs, rtol=1e-6)
+    np.testing.assert_allclose(batch.extras["w"], own.extras["w"], rtol=1e-6)
+    x, y = regression.split_tokens(own.inputs)
+    np.testing.assert_allclose(pred["ridge"], baselines.ridge(
+        x, y, task.ridge_lambda), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(pred["dmmse"], baselines.dmmse(
+        x, y, task.pool(), task.noise_var), rtol=1e-4, atol=1e-6)
+  # The members really got different tasks.
+  assert not np.allclose(batches[0].extras["w"], batches[1].extras["w"])

@@ -15,8 +15,26 @@ from typing import Any
 
 import jax
 
-from icl import fields
+from icl import fields, once, sharding
 from icl.files import to_json
+
+
+def sample_batch(task, batch_size: int, key: jax.Array):
+  """A fixed evaluation batch of ``task``, sharded along ``batch``.
+
+  The program is keyed on the task without its ensemble fields, which it
+  takes as traced values (``Task.split_members``): the members of an
+  ensemble, and a task's pretraining and Gaussian distributions, share one
+  compile instead of one each.
+  """
+  shared, values = task.split_members()
+  return _sample(shared, batch_size, values, key)
+
+
+@once.jit(static_argnums=(0, 1))
+def _sample(shared, batch_size, values, key):
+  return sharding.constrain_batch(
+      shared.with_values(values).sample(key, batch_size))
 
 
 class Result(abc.ABC):

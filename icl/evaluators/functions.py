@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import fields, files, sharding
+from icl import fields, files
 from icl.data import chunks
 from icl.errors import invalid
-from icl.evaluators.base import DataResult, Evaluator
+from icl.evaluators.base import DataResult, Evaluator, sample_batch
 from icl.metrics import markdown_table
 from icl.tasks.functions import baselines as baselines_lib
 from icl.tasks.functions.task import gaussian
@@ -63,7 +63,7 @@ class FunctionsEvaluator(Evaluator):
 
   def eval_batch(self):
     """The fixed evaluation batch (shifted in subclasses)."""
-    return _sample(self.task, self.batch_size, self.key)
+    return sample_batch(self.task, self.batch_size, self.key)
 
   def _prepare(self):
     batch = self.eval_batch()
@@ -86,11 +86,6 @@ class FunctionsEvaluator(Evaluator):
     clean_BK = np.asarray(batch.extras["clean_targets"])
     return FunctionsResult(curves(model_BK, predictions, clean_BK,
                                   self.task, self.scored))
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _sample(task, batch_size, key):
-  return sharding.constrain_batch(task.sample(key, batch_size))
 
 
 @functools.partial(jax.jit, static_argnums=0)

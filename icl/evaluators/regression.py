@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import files, once, sharding
+from icl import files, sharding
 from icl.data import chunks
-from icl.evaluators.base import Evaluator, Result
+from icl.evaluators.base import Evaluator, Result, sample_batch
 from icl.metrics import markdown_table
 from icl.tasks import regression
 from icl.tasks.regression import baselines
@@ -51,12 +51,20 @@ def regression_baselines(task: regression.RegressionTask, batch) -> dict:
   450 calls of 450. This was the "stall" of the first session.
   """
   names = ["ridge", "ols"] + (["dmmse"] if task.finite_pool else [])
-  return {name: jax.block_until_ready(_baseline(task, name, batch))
-          for name in names}
+  out = {}
+  for name in names:
+    # Keyed on the task without M and the pool seed (dMMSE's pool size M
+    # is a shape), so ensemble members share the programs.
+    shared, values = task.split_members(
+        keep=("num_tasks",) if name == "dmmse" else ())
+    out[name] = jax.block_until_ready(_baseline(shared, name, batch, values))
+  return out
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _baseline(task: regression.RegressionTask, name: str, batch) -> jax.Array:
+def _baseline(shared: regression.RegressionTask, name: str, batch,
+              values) -> jax.Array:
+  task = shared.with_values(values)
   x_BKD, y_BK = regression.split_tokens(batch.inputs)
   if name == "ridge":
     return baselines.ridge(x_BKD, y_BK, task.ridge_lambda)
@@ -106,10 +114,8 @@ class RegressionEvaluator(Evaluator):
     self.setup = {}
 
   def _prepare(self):
-    names = tuple(self.dists)
-    batches = _sample(tuple(self.dists.values()), self.batch_size,
-                      tuple(self.keys[n] for n in names))
-    for name, batch in zip(names, batches):
+    for name, dist in self.dists.items():
+      batch = sample_batch(dist, self.batch_size, self.keys[name])
       # The pool prior defines dMMSE on both distributions: pass the task.
       self.setup[name] = (batch, regression_baselines(self.task, batch))
 
@@ -120,13 +126,6 @@ class RegressionEvaluator(Evaluator):
         name: jax.tree.map(np.asarray, _curves(
             self.model, self.task.dim, params, batch, preds))
         for name, (batch, preds) in self.setup.items()})
-
-
-@once.jit(static_argnums=(0, 1))
-def _sample(dists, batch_size, keys):
-  """One batch per distribution, in one program (one compile)."""
-  return [sharding.constrain_batch(d.sample(k, batch_size))
-          for d, k in zip(dists, keys)]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

@@ -22,10 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from icl import files, sharding
+from icl import files
 from icl.data import chunks
 from icl.errors import invalid
-from icl.evaluators.base import DataResult, Evaluator
+from icl.evaluators.base import DataResult, Evaluator, sample_batch
 from icl.metrics import markdown_table
 from icl.tasks.functions.task import gaussian, gaussian_nll
 from icl.tasks.regression import predictions_at_x, split_tokens
@@ -71,7 +71,7 @@ class UncertaintyEvaluator(Evaluator):
 
   def __call__(self, params) -> "UncertaintyResult":
     if self.batch is None:
-      self.batch = _sample(self.task, self.batch_size, self.key)
+      self.batch = sample_batch(self.task, self.batch_size, self.key)
       self.bayes = self.task.bayes_predictive(
           *split_tokens(self.batch.inputs))
     mean_BK, var_BK = _head(self.model, params, self.batch)
@@ -81,11 +81,6 @@ class UncertaintyEvaluator(Evaluator):
     if self.bayes is not None:
       data["bayes"] = scores(*self.bayes, y_BK)
     return UncertaintyResult(data)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _sample(task, batch_size, key):
-  return sharding.constrain_batch(task.sample(key, batch_size))
 
 
 @functools.partial(jax.jit, static_argnums=0)

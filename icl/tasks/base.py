@@ -16,9 +16,11 @@ evaluation config makes it produce.
 from __future__ import annotations
 
 import abc
+import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from icl import fields
 from icl.data.batch import Batch
@@ -97,6 +99,24 @@ class Task(abc.ABC):
     configured."""
     del step
     return self
+
+  def split_members(self, keep: tuple[str, ...] = ()
+                    ) -> tuple["Task", dict[str, np.int32]]:
+    """``(shared, values)``: this task with its ensemble fields (those in
+    ``keep`` aside) set to 0, and their values as int32 scalars.
+
+    A jitted function that takes ``shared`` as a static argument and
+    ``values`` as traced ones, and rebuilds the task inside with
+    ``shared.with_values(values)``, compiles once for all the members of
+    an ensemble, which differ only in those values. ``keep`` names fields
+    that fix a shape (the dMMSE pool's size M) and so stay static."""
+    names = [n for n in self.ensemble_fields if n not in keep]
+    shared = dataclasses.replace(self, **{n: 0 for n in names})
+    return shared, {n: np.int32(getattr(self, n)) for n in names}
+
+  def with_values(self, values: dict) -> "Task":
+    """This task with ``values`` (traced or not) for some of its fields."""
+    return dataclasses.replace(self, **values) if values else self
 
   def position_need(self, eval_cfg) -> tuple[int, str]:
     """Position ids the model must represent (largest id + 1), and why."""

@@ -15,7 +15,6 @@ replicated. The state is donated.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -47,11 +46,6 @@ def init_state(model, task, optimizer, seed, boxed: bool = False
     params = nn.meta.unbox(params)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     opt_state=optimizer.init(params))
-
-
-def member_task(task, member):
-  fields = member["task"]
-  return dataclasses.replace(task, **fields) if fields else task
 
 
 def loss_and_grads(model, task, params, batch, dropout_key, rows: int):
@@ -102,7 +96,7 @@ def make_train_step(model, task, optimizer, batch_size: int, positions=None,
     data_key = rng.stream(member["seed"], "data")
     dropout_key = jax.random.fold_in(rng.stream(member["seed"], "dropout"),
                                      state.step)
-    batch = member_task(task, member).at_step(state.step).sample(
+    batch = task.with_values(member["task"]).at_step(state.step).sample(
         jax.random.fold_in(data_key, state.step), batch_size)
     if positions is not None:
       batch = positions(jax.random.fold_in(
