@@ -25,6 +25,7 @@ import jax  # noqa: E402
 # Before anything initializes a JAX backend.
 jax.config.update("jax_num_cpu_devices", 8)
 
+import json
 import shutil
 import tempfile  # noqa: E402
 import signal
@@ -156,3 +157,26 @@ def run_module(module: str, *args: str, timeout: float = 300):
                 f"{stderr[-8000:]}")
       print(report, file=sys.stderr)
   pytest.fail(report)
+
+
+class Launcher:
+  """``python -m tests.launcher`` (commands forked from one process that
+  has imported their code): ``launcher.run(argv, cwd=..., env=...)`` runs
+  ``python -m *argv`` and returns its ``{"rc", "stdout", "stderr"}``."""
+
+  def __init__(self, env: dict):
+    self.proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.launcher"], cwd=REPO, env=env,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+  def run(self, argv: list[str], **request) -> dict:
+    self.proc.stdin.write(json.dumps({"argv": argv, **request}) + "\n")
+    self.proc.stdin.flush()
+    line = self.proc.stdout.readline()
+    if not line:
+      pytest.fail(f"tests.launcher died (rc {self.proc.wait()})")
+    return json.loads(line)
+
+  def close(self):
+    self.proc.stdin.close()
+    self.proc.wait()

@@ -2,14 +2,11 @@
 field, the value and what is allowed; rc != 0; no traceback; nothing
 created or changed; and nothing compiled."""
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, Launcher
 
 R = "--config=configs/regression.py"
 S = "--config=configs/sequences.py"
@@ -117,11 +114,13 @@ def outcomes(tmp_path_factory):
   cases += [[a for a in args if a != R] if "--config is" in text
             else args for args, text in WORKDIRS]
   env = dict(os.environ, ICL_DATA_DIR=str(base / "datasets"))
-  out = subprocess.run([sys.executable, "-m", "tests.cli_batch"], cwd=REPO,
-                       input=json.dumps(cases), capture_output=True,
-                       text=True, env=env, timeout=500)
-  assert out.returncode == 0, out.stderr[-3000:]
-  return base, json.loads(out.stdout)
+  launcher = Launcher(env)
+  try:
+    return base, [launcher.run(["icl.main", *args], cwd=REPO, env=env,
+                               timeout=120, refuse_compile=True)
+                  for args in cases]
+  finally:
+    launcher.close()
 
 
 def test_there_are_sixty_bad_inputs_over_every_section():

@@ -1,20 +1,20 @@
 """Every command in a README (the root's and the guides'), in the config
-files' and in the sweep files' docstrings runs as written, in smoke mode (``ICL_SMOKE=1``: a few steps of a toy model, a
-sweep's first arms; see ``icl/smoke.py``), from a fresh directory holding
-only a link to ``configs/``. A command fails the test if it exits non-zero,
-prints a traceback, or leaves out the files it promises."""
+files' and in the sweep files' docstrings runs as written, in smoke mode
+(``ICL_SMOKE=1``: a few steps of a toy model, a sweep's first arms; see
+``icl/smoke.py``), from a fresh directory holding only a link to
+``configs/``: its module runs as ``python -m`` runs it, in a process
+forked for it (``tests/launcher.py``). A command fails the test if it
+exits non-zero, prints a traceback, or leaves out the files it promises."""
 
 import json
 import os
 import re
 import shlex
-import subprocess
-import sys
 
 import pytest
 
 from tests import test_experiments
-from tests.conftest import REPO
+from tests.conftest import REPO, Launcher
 
 _COMMAND = re.compile(r"python -m icl\.(?:main|experiments\.\w+)\b")
 EXPERIMENTS = os.path.join(REPO, "experiments")
@@ -125,19 +125,30 @@ def _label(command: str) -> str:
   return f"{argv[2]}:{_workdir(argv) or ' '.join(argv[3:])}"
 
 
+@pytest.fixture(scope="module")
+def launcher():
+  """Each command runs as ``python -m`` runs it, forked from one process
+  that has imported its code (tests/launcher.py): 28 interpreter starts
+  and their imports cost about 80 s of the suite. Start-up itself is run
+  for real by the multi-host test and the benchmark's start-up command."""
+  launcher = Launcher(dict(os.environ))
+  yield launcher
+  launcher.close()
+
+
 @pytest.mark.parametrize("command", [c for c in COMMANDS
                                      if c not in DISTRIBUTED], ids=_label)
-def test_documented_command_runs_in_smoke_mode(command, tmp_path):
+def test_documented_command_runs_in_smoke_mode(command, tmp_path, launcher):
   os.symlink(os.path.join(REPO, "configs"), tmp_path / "configs")
   env = dict(os.environ, ICL_SMOKE="1", ICL_DATA_DIR=str(tmp_path / "data"),
-             JAX_NUM_CPU_DEVICES="8" if "mesh.shape" in command else "1")
+             JAX_NUM_CPU_DEVICES="8" if "mesh.shape" in command else "1",
+             PYTHONFAULTHANDLER="1")
   argv = shlex.split(command)[2:]  # "python -m" dropped: [module, flags...]
-  out = subprocess.run([sys.executable, "-m", *argv], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=400)
-  assert out.returncode == 0, out.stderr[-3000:]
-  assert "Traceback" not in out.stderr, out.stderr[-3000:]
+  out = launcher.run(argv, cwd=str(tmp_path), env=env, timeout=400)
+  assert out["rc"] == 0, out["stderr"][-3000:]
+  assert "Traceback" not in out["stderr"], out["stderr"][-3000:]
   CHECKS[_entry(argv)](os.path.join(tmp_path, _workdir(argv) or ""),
-                       out.stdout)
+                       out["stdout"])
 
 
 def _markdown_files() -> list[str]:
