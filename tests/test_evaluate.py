@@ -1,5 +1,7 @@
 """Regression evaluation: curves, gaps, distributions, disjoint eval data."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -81,6 +83,15 @@ def test_eval_stream_is_disjoint_from_training_data():
   assert len(np.intersect1d(a[a != 0], b[b != 0])) == 0
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _own_batch_and_baselines(task, key):
+  """What the task itself gives, with every field a constant."""
+  batch = task.sample(key, 16)
+  x, y = regression.split_tokens(batch.inputs)
+  return (batch, baselines.ridge(x, y, task.ridge_lambda),
+          baselines.dmmse(x, y, task.pool(), task.noise_var))
+
+
 def test_ensemble_members_share_the_eval_programs_and_get_their_own_data():
   from jax import monitoring
   from icl.evaluators.base import sample_batch
@@ -101,13 +112,10 @@ def test_ensemble_members_share_the_eval_programs_and_get_their_own_data():
   # ridge and OLS once; dMMSE once per pool size M (a shape): 4 and 16.
   assert len(compiles) - before == 2 + 2
   for task, batch, pred in zip(members, batches, preds):
-    own = jax.jit(lambda k, t=task: t.sample(k, 16))(key)
+    own, ridge, dmmse = _own_batch_and_baselines(task, key)
     np.testing.assert_allclose(batch.inputs, own.inputs, rtol=1e-6)
     np.testing.assert_allclose(batch.extras["w"], own.extras["w"], rtol=1e-6)
-    x, y = regression.split_tokens(own.inputs)
-    np.testing.assert_allclose(pred["ridge"], baselines.ridge(
-        x, y, task.ridge_lambda), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(pred["dmmse"], baselines.dmmse(
-        x, y, task.pool(), task.noise_var), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(pred["ridge"], ridge, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(pred["dmmse"], dmmse, rtol=1e-4, atol=1e-6)
   # The members really got different tasks.
   assert not np.allclose(batches[0].extras["w"], batches[1].extras["w"])
