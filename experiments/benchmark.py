@@ -3,6 +3,7 @@
     python -m icl.experiments.benchmark                       # paper-size regression
     python -m icl.experiments.benchmark --config=configs/regression.py:cpu
     python -m icl.experiments.benchmark --part=ensemble --ensemble_sizes=1,4,16
+    python -m icl.experiments.benchmark --part=ensemble_eval --ensemble_sizes=21
 
 Prints steps/s, tokens/s, model FLOP/s and their fraction of the float32
 matmul peak measured in the same process, and the share of step time spent
@@ -47,11 +48,13 @@ _ENSEMBLE_CONFIG = config_flags.DEFINE_config_file(
 _ENSEMBLE_SIZES = flags.DEFINE_list("ensemble_sizes", ["1", "4", "16"],
                                     "Ensemble sizes K to compare.")
 _PART = flags.DEFINE_enum(
-    "part", "all", ["all", "single", "ensemble", "presets", "lengths",
-                    "startup"],
-    "Which benchmarks to run (all: single and ensemble; presets: the step "
-    "of every cpu preset; lengths: teacher-forced against decoded length "
-    "evaluation; startup launches fresh processes).")
+    "part", "all", ["all", "single", "ensemble", "ensemble_eval", "presets",
+                    "lengths", "startup"],
+    "Which benchmarks to run (all: single and ensemble; ensemble_eval: the "
+    "evaluations of a task-diversity ensemble of the largest "
+    "--ensemble_sizes; presets: the step of every cpu preset; lengths: "
+    "teacher-forced against decoded length evaluation; startup launches "
+    "fresh processes).")
 _PRESETS = flags.DEFINE_list(
     "presets", ["regression", "sequences", "sorting", "arithmetic"],
     "Config files (icl.configs) whose cpu preset the presets, lengths and "
@@ -296,6 +299,47 @@ def ensemble_report(config, sizes: list[int], peak: float) -> None:
       rows))
 
 
+# The task-diversity sweep's M values: members that differ in task fields.
+_DIVERSITY = (4, 16, 64, 256, 1024, 32768, -1)
+
+
+def ensemble_eval_report(config, k: int) -> None:
+  """The first and a later evaluation of a K-member ensemble whose members
+  differ in M and pool seed (the task-diversity sweep's shape), with the
+  compiles each made: the members share one program per shape."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.ensemble.num_tasks = tuple(_DIVERSITY[i % len(_DIVERSITY)]
+                                    for i in range(k))
+  config.ensemble.pool_seed = config.ensemble.seed = tuple(
+      i // len(_DIVERSITY) for i in range(k))
+  run = schema.validate(config)
+  config = run.config  # what runs (smoke mode shrinks)
+  _, program = build(run)
+  state = program.init()
+  compiles = []
+  jax.monitoring.register_event_duration_secs_listener(
+      lambda event, seconds, **kw: compiles.append(seconds)
+      if event == "/jax/core/compile/backend_compile_duration" else None)
+  with program.context():
+    evals = [evaluators.build(run.evals, program.model, m.task, m.config.eval,
+                              rng.stream(m.seed, "eval"), run.eval_positions)
+             for m in run.members]
+    rows = []
+    for when in ("first", "later"):
+      before, start = len(compiles), time.perf_counter()
+      for i, member_evals in enumerate(evals):
+        params = program.member_params(state.params, i)
+        jax.block_until_ready([e(params).summary()
+                               for e in member_evals.values()])
+      rows.append([when, time.perf_counter() - start,
+                   len(compiles) - before, sum(compiles[before:])])
+  print(f"evaluation of an ensemble of {len(run.members)} members differing "
+        f"in M and pool seed ({config.model.num_layers} layers x "
+        f"{config.model.d_model}, eval batch {config.eval.batch_size})")
+  print(metrics.markdown_table(["evaluation", "seconds", "compiles",
+                                "compile seconds"], rows))
+
+
 def batching_report(k: int, tokens: int, width: int, hidden: int) -> None:
   """Per-model cost of one op done for K models at once vs for one model:
   a matmul like the MLP's and an elementwise op (gelu) on its output."""
@@ -397,6 +441,8 @@ def main(argv):
     lengths_report(["sequences"] if smoke.enabled() else presets)
   if _PART.value == "startup":
     startup_report(presets)
+  if _PART.value == "ensemble_eval":
+    ensemble_eval_report(_ENSEMBLE_CONFIG.value, max(sizes))
   if _PART.value in ("all", "ensemble"):
     config = _ENSEMBLE_CONFIG.value
     ensemble_report(config, sizes, peak)

@@ -282,6 +282,12 @@ def check_benchmark(workdir, stdout):
     assert float(forced) > 0  # the lengths table
     assert float(ratio) == pytest.approx(float(decoded) / float(forced),
                                          rel=1e-3)
+  evaluations = {r[0]: r[1:] for r in rows_of(stdout)
+                 if len(r) == 4 and r[0] in ("first", "later")}
+  if evaluations:  # an ensemble's evaluations: the first one compiles
+    (first_s, first_n, _), (later_s, later_n, _) = (
+        [float(v) for v in evaluations[w]] for w in ("first", "later"))
+    assert first_s > 0 and later_s > 0 and first_n >= 1 and later_n == 0
   assert "machine" in lines
   assert ("steps/s" in lines) or rows or rows_of(stdout)
 
