@@ -253,13 +253,14 @@ def test_library_trees_fit_each_prefix():
 # -- distribution shifts ------------------------------------------------------
 
 def _shifted(cls, task, scale=2.0, noise=1.0):
-  return shifts._shifted(cls, task, 32, jax.random.key(0), scale, noise)
+  shared, values = task.split_members()
+  return shifts._shifted(cls, shared, 32, values, jax.random.key(0), scale,
+                         noise)
 
 
 def test_each_shift_moves_what_its_name_says():
   task = _task("linear", dim=6, num_points=5)
-  base_b = shifts._shifted(shifts.ScaleYEvaluator, task, 32,
-                           jax.random.key(0), 1.0, 0.0)
+  base_b = _shifted(shifts.ScaleYEvaluator, task, scale=1.0, noise=0.0)
   x0, y0 = map(np.asarray, split_tokens(base_b.inputs))
   x, y = map(np.asarray, split_tokens(_shifted(shifts.ScaleXEvaluator,
                                                task).inputs))

@@ -47,7 +47,9 @@ class _Shift(FunctionsEvaluator):
                                                   "shift_noise": 1.0}
 
   def eval_batch(self):
-    return _shifted(type(self), self.task, self.batch_size, self.key,
+    # One program for every member of an ensemble (Task.split_members).
+    shared, values = self.task.split_members()
+    return _shifted(type(self), shared, self.batch_size, values, self.key,
                     self.eval_cfg.shift_scale, self.eval_cfg.shift_noise)
 
   @staticmethod
@@ -63,7 +65,8 @@ class _Shift(FunctionsEvaluator):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
-def _shifted(cls, task, batch_size, key, scale, noise):
+def _shifted(cls, shared, batch_size, values, key, scale, noise):
+  task = shared.with_values(values)
   params, x_BKD, key = _functions_and_inputs(task, batch_size, key)
   x_BKD, y_BK, clean_BK = cls.shift(task, params, x_BKD, key, scale, noise)
   batch = task.batch(x_BKD, y_BK, params)
