@@ -321,9 +321,7 @@ def ensemble_eval_report(config, k: int) -> None:
       lambda event, seconds, **kw: compiles.append(seconds)
       if event == "/jax/core/compile/backend_compile_duration" else None)
   with program.context():
-    evals = [evaluators.build(run.evals, program.model, m.task, m.config.eval,
-                              rng.stream(m.seed, "eval"), run.eval_positions)
-             for m in run.members]
+    evals = evaluators.for_run(run, program.model)
     rows = []
     for when in ("first", "later"):
       before, start = len(compiles), time.perf_counter()
@@ -372,7 +370,7 @@ mark = lambda name: marks.append((name, time.perf_counter()))
 import importlib, json, sys
 import jax
 mark("import jax")
-from icl import cli, evaluators, rng, schema, sharding
+from icl import cli, evaluators, schema, sharding
 from icl.train import program as program_lib
 mark("import icl")
 cli.enable_compilation_cache()
@@ -384,8 +382,7 @@ mark("compile init + step")
 state, metrics = program.step(program.init())
 jax.block_until_ready(metrics)
 mark("first step")
-evals = evaluators.build(run.evals, program.model, run.task, config.eval,
-                         rng.stream(run.seed, "eval"), run.eval_positions)
+(evals,) = evaluators.for_run(run, program.model)
 for _ in range(2):
   jax.block_until_ready([e(state.params).summary() for e in evals.values()])
   mark("next evaluation" if "first evaluation" in dict(marks)

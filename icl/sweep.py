@@ -498,7 +498,17 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
   results_path = os.path.join(workdir, "results.json")
   here = _read_own(results_path)
   held = set(here.get("arms", {}))
-  mine = _finished_here(sweep, checked, workdir, here)
+  # Groups that do not train: {group: (cells, timing, source, how)}.
+  ready = {g: (held_cells, earlier["timing"][g], reuse, "trained earlier")
+           for g, held_cells in taken.items()}
+  for g, held_cells in _finished_here(sweep, checked, workdir, here).items():
+    if g in ready:
+      continue
+    # The group's own record counts every launch that touched it.
+    record = files.path(os.path.join(workdir, g, "sweep.json"))
+    spent = files.read_json(record) if record.exists() else here["timing"][g]
+    ready[g] = (held_cells, spent, results_path,
+                "finished by an earlier launch")
   cells = {arm: {} for arm in sweep.arms}
   timing, configs = {}, {}
   for i, (group, run_) in enumerate(checked, 1):
@@ -506,20 +516,11 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
     log(f"[{i}/{len(checked)}] {group.name}: {len(group.cells)} "
         f"model{'s' if len(group.cells) > 1 else ''} "
         f"({', '.join(f'{a} seed {s}' for a, s in group.cells)})")
-    held_by = ((taken, earlier, reuse, "trained earlier")
-               if group.name in taken else
-               (mine, here, results_path, "finished by an earlier launch")
-               if group.name in mine else None)
-    if held_by:
-      groups, results_file, source, how = held_by
+    if group.name in ready:
+      held_cells, timing[group.name], source, how = ready[group.name]
       for k, (arm, seed) in enumerate(group.cells):
         configs.setdefault(arm, run_.members[k].config)
-        cells[arm][seed] = groups[group.name][(arm, seed)]
-      timing[group.name] = results_file["timing"][group.name]
-      record = os.path.join(group_dir, "sweep.json")
-      if groups is mine and files.path(record).exists():
-        # The group's own record counts every launch that touched it.
-        timing[group.name] = files.read_json(record)
+        cells[arm][seed] = held_cells[(arm, seed)]
       log(f"    taken from {source} ({how}: "
           f"{timing[group.name]['cpu_seconds']:.0f} s CPU)")
       continue

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from icl import fields
+from icl import fields, rng
 from icl.errors import invalid
 from icl.evaluators.arithmetic import ArithmeticEvaluator
 from icl.evaluators.base import Evaluator, Result
@@ -39,7 +39,7 @@ REGISTRY: dict[str, type[Evaluator]] = {
     **SHIFTS,
 }
 
-__all__ = ["Evaluator", "REGISTRY", "Result", "build", "section",
+__all__ = ["Evaluator", "REGISTRY", "Result", "build", "for_run", "section",
            "validate"]
 
 
@@ -95,3 +95,11 @@ def build(names, model, task, eval_cfg, key, positions=None
   ``lengths`` and ``decoded_lengths`` score the very same examples."""
   return {n: REGISTRY[n](model, task, eval_cfg, key, positions)
           for n in names}
+
+
+def for_run(run, model) -> list[dict[str, Evaluator]]:
+  """Each member's ``{name: evaluator}`` for a validated run (one member
+  for a plain run), on the member's own task and eval stream."""
+  return [build(run.evals, model, m.task, m.config.eval,
+                rng.stream(m.seed, "eval"), run.eval_positions)
+          for m in run.members]

@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from icl import checkpoint, evaluators, files, rng, schema, sharding
+from icl import checkpoint, evaluators, files, schema, sharding
 from icl.errors import invalid
 from icl.metrics import Progress
 from icl.train import rundir
@@ -103,9 +103,7 @@ def _loop(run, config_dict, workdir, program, run_dir, ckpt, verbose,
           tables=True):
   total = run.train.steps
   talk = verbose and run_dir.writer
-  evals = [evaluators.build(run.evals, program.model, m.task, m.config.eval,
-                            rng.stream(m.seed, "eval"), run.eval_positions)
-           for m in run.members]
+  evals = evaluators.for_run(run, program.model)
   restored = ckpt.restore_latest(
       program.abstract_state,
       say=lambda line: run_dir.writer and print(line, file=sys.stderr,
