@@ -266,8 +266,13 @@ def check_benchmark(workdir, stdout):
     assert speedup == pytest.approx(per_model / sequential, rel=1e-3)
   startup = [r for r in rows_of(stdout) if len(r) == 5]
   for preset, phase, cold, warm, ratio in startup:
-    assert float(cold) > 0 and float(warm) > 0
-    assert float(ratio) == pytest.approx(float(warm) / float(cold), rel=1e-2)
+    cold, warm, ratio = float(cold), float(warm), float(ratio)
+    assert cold > 0 and warm > 0
+    # The table prints 4 decimals: a phase of a few ms (smoke mode) moves
+    # warm / cold by more than 1% within that rounding.
+    half = 5e-5
+    assert (warm - half) / (cold + half) * 0.999 <= ratio <= (
+        (warm + half) / max(cold - half, 1e-9) * 1.001)
   if startup:  # each launched preset: every phase, cold and warm
     phases = {(r[0], r[1]) for r in startup}
     assert {p for p, _ in phases} == {"regression"}  # smoke: the first
