@@ -12,6 +12,7 @@ from icl.evaluators import regression as evaluate
 from icl.tasks.regression import baselines
 from icl.tasks import regression
 from icl.tasks.regression import RegressionTask
+from tests.conftest import COMPILE_EVENT, jax_events
 
 
 def _eval(batch_size):
@@ -93,24 +94,19 @@ def _own_batch_and_baselines(task, key):
 
 
 def test_ensemble_members_share_the_eval_programs_and_get_their_own_data():
-  from jax import monitoring
   from icl.evaluators.base import sample_batch
-  compiles = []
-  monitoring.register_event_duration_secs_listener(
-      lambda event, duration, **kw: compiles.append(event)
-      if event == "/jax/core/compile/backend_compile_duration" else None)
   # Three members of a task-diversity ensemble: M and the pool seed differ.
   members = [RegressionTask(dim=3, num_points=5, num_tasks=m, pool_seed=s)
              for m, s in ((4, 0), (4, 1), (16, 2))]
   key = rng.stream(0, "eval")
-  before = len(compiles)
-  batches = [sample_batch(t, 16, key) for t in members]
-  assert len(compiles) - before == 1  # one sampling program for all three
-  before = len(compiles)
-  preds = [evaluate.regression_baselines(t, b)
-           for t, b in zip(members, batches)]
+  with jax_events(COMPILE_EVENT) as compiles:
+    batches = [sample_batch(t, 16, key) for t in members]
+  assert len(compiles) == 1  # one sampling program for all three
+  with jax_events(COMPILE_EVENT) as compiles:
+    preds = [evaluate.regression_baselines(t, b)
+             for t, b in zip(members, batches)]
   # ridge and OLS once; dMMSE once per pool size M (a shape): 4 and 16.
-  assert len(compiles) - before == 2 + 2
+  assert len(compiles) == 2 + 2
   for task, batch, pred in zip(members, batches, preds):
     own, ridge, dmmse = _own_batch_and_baselines(task, key)
     np.testing.assert_allclose(batch.inputs, own.inputs, rtol=1e-6)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from icl.models import Transformer, TransformerConfig, positional
-from tests.conftest import init_params
+from tests.conftest import TRACE_EVENT, init_params, jax_events
 from icl.probing import heads, hooks, lens, patching, probes, render, scores
 
 V, T = 11, 8
@@ -351,6 +351,25 @@ def test_probe_recovers_a_planted_direction_and_not_its_control():
   assert sweep[0].test_r2 < 0.1 < 0.99 < sweep[1].test_r2
   with pytest.raises(ValueError, match="probe kind must be one of"):
     probes.probe(x, y, kind="forest")
+  with pytest.raises(ValueError, match=r"a linear probe takes the options "
+                     r"\['lam'\], got \['steps'\]"):
+    probes.probe(x, y, steps=10)
+
+
+def test_a_probe_is_one_program_and_a_sweep_traces_it_once():
+  layers = jax.random.normal(jax.random.key(5), (3, 96, 7))  # shapes no
+  y = jax.random.normal(jax.random.key(6), (96, 2))  # other test uses
+  key = jax.random.key(7)
+  first_layer = jax.block_until_ready(layers[0])
+  with jax_events(TRACE_EVENT) as traced:
+    first = probes.probe(first_layer, y, key=key, lam=1e-3)
+  # One program (op by op, it was one per primitive: 64).
+  assert len(traced) == 1
+  with jax_events(TRACE_EVENT) as traced:
+    sweep = probes.layer_sweep(layers, y, key=key, lam=1e-3)
+  assert len(traced) <= 1  # the slicing of the stack, if anything
+  assert sweep[0] == first
+  assert len({r.test_r2 for r in sweep}) == 3
 
 
 def test_attention_renders_as_png_and_self_contained_html(tmp_path):

@@ -20,26 +20,32 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
 import optax
 
-
-KINDS = ("linear", "mlp")
 _HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def _r2(pred_NK: jax.Array, y_NK: jax.Array) -> jax.Array:
+  ss_res = jnp.sum(jnp.square(y_NK - pred_NK))
+  ss_tot = jnp.sum(jnp.square(y_NK - jnp.mean(y_NK, axis=0)))
+  return 1.0 - ss_res / jnp.maximum(ss_tot, 1e-30)
 
 
 def r2(pred_NK: jax.Array, y_NK: jax.Array) -> float:
   """1 - SS_res / SS_tot, pooled over the K outputs (so outputs with more
   variance count more); 1 is perfect, 0 is predicting the mean."""
-  ss_res = jnp.sum(jnp.square(y_NK - pred_NK))
-  ss_tot = jnp.sum(jnp.square(y_NK - jnp.mean(y_NK, axis=0)))
-  return float(1.0 - ss_res / jnp.maximum(ss_tot, 1e-30))
+  return float(_r2(pred_NK, y_NK))
 
 
-def fit_linear(x_ND: jax.Array, y_NK: jax.Array, lam: float = 1e-4):
-  """Ridge probe; returns ``predict(x_ND) -> [N, K]``."""
+def fit_linear(x_ND: jax.Array, y_NK: jax.Array, key=None,
+               lam: float = 1e-4):
+  """Ridge probe; returns ``predict(x_ND) -> [N, K]``. (``key`` is unused:
+  the fit is closed-form.)"""
+  del key
   mx, my = jnp.mean(x_ND, axis=0), jnp.mean(y_NK, axis=0)
   xc, yc = x_ND - mx, y_NK - my
   d = x_ND.shape[1]
@@ -90,6 +96,12 @@ def fit_mlp(x_ND: jax.Array, y_NK: jax.Array, key: jax.Array,
   return lambda x: _mlp(params, (x - mx) / sx) * sy + my
 
 
+# kind -> fit(x_ND, y_NK, key, **options) -> predict; a new probe is one
+# entry here.
+FITS = {"linear": fit_linear, "mlp": fit_mlp}
+KINDS = tuple(FITS)
+
+
 @dataclasses.dataclass(frozen=True)
 class ProbeResult:
   kind: str
@@ -102,14 +114,41 @@ class ProbeResult:
     return self.test_r2 - self.control_r2
 
 
+# One program per probe kind, options and shapes: a layer sweep compiles
+# once and runs every layer through it. Run op by op, the first linear
+# sweep spent about 2 s compiling each primitive on its own.
+@functools.partial(jax.jit, static_argnames=("kind", "n_test", "options"))
+def _scores(x_ND, y_NK, control_NK, key, *, kind: str, n_test: int,
+            options: tuple):
+  split_key, control_key, fit_key = jax.random.split(key, 3)
+  order = jax.random.permutation(split_key, x_ND.shape[0])
+  test, train = order[:n_test], order[n_test:]
+  if control_NK is None:
+    control_NK = y_NK[jax.random.permutation(control_key, y_NK.shape[0])]
+  fit = FITS[kind]
+  predict = fit(x_ND[train], y_NK[train], fit_key, **dict(options))
+  control_predict = fit(x_ND[train], control_NK[train], fit_key,
+                        **dict(options))
+  return (_r2(predict(x_ND[train]), y_NK[train]),
+          _r2(predict(x_ND[test]), y_NK[test]),
+          _r2(control_predict(x_ND[test]), control_NK[test]))
+
+
 def probe(x_ND, y_NK, *, kind: str = "linear", key=None,
-          test_fraction: float = 0.25, control=None, lam: float = 1e-4,
-          **mlp_kwargs) -> ProbeResult:
+          test_fraction: float = 0.25, control=None,
+          **options) -> ProbeResult:
   """Fit a probe from ``x_ND`` to ``y_NK`` on a random split; score held-out
   R^2 for the targets and for the control (default: ``y_NK`` with its rows
-  shuffled; or an [N, K] array of control targets)."""
-  if kind not in KINDS:
+  shuffled; or an [N, K] array of control targets). ``options`` go to the
+  kind's fit: ``lam`` for ``linear``; ``hidden``, ``steps``,
+  ``learning_rate`` and ``weight_decay`` for ``mlp``."""
+  if kind not in FITS:
     raise ValueError(f"probe kind must be one of {KINDS}, got {kind!r}")
+  accepted = list(inspect.signature(FITS[kind]).parameters)[3:]
+  unknown = sorted(set(options) - set(accepted))
+  if unknown:
+    raise ValueError(f"a {kind} probe takes the options {accepted}, got "
+                     f"{unknown}")
   x_ND, y_NK = jnp.asarray(x_ND, jnp.float32), jnp.asarray(y_NK, jnp.float32)
   if y_NK.ndim == 1:
     y_NK = y_NK[:, None]
@@ -120,25 +159,13 @@ def probe(x_ND, y_NK, *, kind: str = "linear", key=None,
   if not 0 < test_fraction < 1 or int(n * test_fraction) < 1:
     raise ValueError(f"test_fraction must leave rows on both sides, got "
                      f"{test_fraction} of {n} rows")
+  if control is not None:
+    control = jnp.asarray(control, jnp.float32).reshape(n, -1)
   key = jax.random.key(0) if key is None else key
-  split_key, control_key, fit_key = jax.random.split(key, 3)
-  order = jax.random.permutation(split_key, n)
-  n_test = int(n * test_fraction)
-  test, train = order[:n_test], order[n_test:]
-  if control is None:
-    control = y_NK[jax.random.permutation(control_key, n)]
-  control = jnp.asarray(control, jnp.float32).reshape(y_NK.shape[0], -1)
-
-  def fit(y):
-    if kind == "linear":
-      return fit_linear(x_ND[train], y[train], lam)
-    return fit_mlp(x_ND[train], y[train], fit_key, **mlp_kwargs)
-
-  predict = fit(y_NK)
-  control_predict = fit(control)
-  return ProbeResult(kind, r2(predict(x_ND[train]), y_NK[train]),
-                     r2(predict(x_ND[test]), y_NK[test]),
-                     r2(control_predict(x_ND[test]), control[test]))
+  scores = _scores(x_ND, y_NK, control, key, kind=kind,
+                   n_test=int(n * test_fraction),
+                   options=tuple(sorted(options.items())))
+  return ProbeResult(kind, *(float(s) for s in scores))
 
 
 def layer_sweep(acts_LND, y_NK, **probe_kwargs) -> list[ProbeResult]:
