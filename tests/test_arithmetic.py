@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -173,19 +174,24 @@ SPEC = datasets.DatasetSpec(problems.ProblemSpec(), 300,
                             problems.ProblemSpec(), 200, seed=5)
 
 
-def test_dataset_is_disjoint_deterministic_and_versioned(dataset_dir, tmp_path):
+def test_dataset_is_disjoint_deterministic_and_versioned(dataset_dir, tmp_path,
+                                                        monkeypatch):
   data = datasets.load(SPEC, dataset_dir)
   assert len(data.train) == 300 and len(data.test) == 200
   assert not set(data.train) & set(data.test)
   assert len(set(data.train)) == 300
   assert data.version == datasets.VERSION
   assert sorted(data.train) == sorted(datasets.generate(SPEC)[0])
-  again = datasets.load(SPEC, str(tmp_path))  # built afresh elsewhere
+  scratch = tmp_path / "scratch"
+  scratch.mkdir()
+  monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+  again = datasets.load(SPEC, str(tmp_path / "data"))  # built afresh
+  assert not os.listdir(scratch)  # and it left no temporary directory
   assert again.train == data.train and again.test == data.test
   assert again.checksum == data.checksum
   other = datasets.load(
       datasets.DatasetSpec(SPEC.train, 300, SPEC.test, 200, seed=6),
-      str(tmp_path))
+      str(tmp_path / "data"))
   assert other.checksum != data.checksum
 
 

@@ -85,6 +85,12 @@ def _builder_class():
   # Imported here: ``import icl`` stays free of TFDS for other tasks.
   import tensorflow_datasets as tfds
 
+  class LocalInfo(tfds.core.DatasetInfo):
+    def initialize_from_bucket(self) -> None:
+      """Nothing to fetch: these datasets are generated here, never
+      hosted on TFDS's bucket. (TFDS's own lookup makes a temporary
+      directory first and leaves it behind, empty, at every first build.)"""
+
   class ArithmeticProblems(tfds.core.GeneratorBasedBuilder):
     """Canonical arithmetic problems; the config name encodes the spec."""
 
@@ -99,7 +105,7 @@ def _builder_class():
       features = tfds.features.FeaturesDict({
           "a": tfds.features.Text(), "b": tfds.features.Text(),
           "carries": np.int32, "len_a": np.int32, "len_b": np.int32})
-      return tfds.core.DatasetInfo(builder=self, features=features)
+      return LocalInfo(builder=self, features=features)
 
     def _split_generators(self, dl_manager):
       del dl_manager
