@@ -123,5 +123,11 @@ def test_length_evaluator_reports_every_length(tmp_path):
   np.testing.assert_allclose(s["token_accuracy/beyond"], acc[3:].mean())
   table = results.table()
   assert table.count("| yes |") == 3 and "| 6 |" in table
+  # What a run prints at its end: the two means and the longest length.
+  brief = results.brief().splitlines()
+  assert brief[2] == (f"| 1..3 (trained), mean | {em[:3].mean():.4f} | "
+                      f"{acc[:3].mean():.4f} |")
+  assert brief[3] == f"| 4..6, mean | {em[3:].mean():.4f} | {acc[3:].mean():.4f} |"
+  assert brief[4] == f"| 6 | {em[5]:.4f} | {acc[5]:.4f} |" and len(brief) == 5
   results.plot(str(tmp_path / results.plot_file))
   assert (tmp_path / "accuracy_vs_length.png").stat().st_size > 1000

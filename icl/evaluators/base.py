@@ -55,6 +55,11 @@ class Result(abc.ABC):
   def table(self) -> str:
     """Markdown for a reader."""
 
+  def brief(self) -> str:
+    """What a run prints when it ends: the table, unless a shorter view
+    reads better (results.md always holds the whole table)."""
+    return self.table()
+
   def to_json(self) -> dict[str, Any]:
     """Everything measured, as JSON-ready Python values."""
     return to_json(self.data)

@@ -201,6 +201,24 @@ def table(results: dict) -> str:
                          "trained"], rows)
 
 
+def brief(results: dict) -> str:
+  """The means over the trained lengths and over the longer ones, and the
+  longest length: what a run prints when it ends."""
+  lo, hi = results["train_range"]
+  lengths = results["lengths"]
+  means = summarize(results)
+  rows = []
+  for group, label in (("seen", f"{max(lo, lengths[0])}..{min(hi, lengths[-1])}"
+                        " (trained), mean"),
+                       ("beyond", f"{hi + 1}..{lengths[-1]}, mean")):
+    if f"exact_match/{group}" in means:
+      rows.append([label, means[f"exact_match/{group}"],
+                   means[f"token_accuracy/{group}"]])
+  rows.append([lengths[-1], results["exact_match"][-1],
+               results["token_accuracy"][-1]])
+  return markdown_table(["length", "exact match", "token accuracy"], rows)
+
+
 def plot(results_by_label: dict[str, dict], path: str, title: str = ""):
   """Accuracy against length, one line per label, training range shaded."""
   # A bare Figure: no pyplot state, so a notebook's backend is left alone.
@@ -233,3 +251,6 @@ class LengthResult(DataResult):
   def __init__(self, data: dict, plot_file: str = "accuracy_vs_length.png"):
     super().__init__(data)
     self.plot_file = plot_file
+
+  def brief(self) -> str:
+    return brief(self.data)

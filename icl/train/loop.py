@@ -167,7 +167,7 @@ def _loop(run, config_dict, workdir, program, run_dir, ckpt, verbose,
     for k, (member, member_results) in enumerate(zip(run.members, results)):
       if run.stacked:
         print(f"member {k} ({member.describe()}):")
-      print(rundir.table(member_results), flush=True)
+      print(rundir.table(member_results, brief=True), flush=True)
     print(run_dir.describe(), flush=True)
   return results
 

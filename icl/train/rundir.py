@@ -121,11 +121,14 @@ def summary(results: dict) -> dict[str, float]:
           for key, v in result.summary().items()}
 
 
-def table(results: dict) -> str:
-  """Each evaluator's table, headed by its name when there are several."""
-  if len(results) == 1:
-    return next(iter(results.values())).table()
-  return "\n\n".join(f"{name}:\n\n{r.table()}" for name, r in results.items())
+def table(results: dict, brief: bool = False) -> str:
+  """Each evaluator's table (or its brief view), headed by its name when
+  there are several."""
+  text = {name: r.brief() if brief else r.table()
+          for name, r in results.items()}
+  if len(text) == 1:
+    return next(iter(text.values()))
+  return "\n\n".join(f"{name}:\n\n{t}" for name, t in text.items())
 
 
 class RunDir:
