@@ -114,6 +114,11 @@ def test_length_evaluator_reports_every_length(tmp_path):
                                jax.random.key(2))["lengths"]
   results = evaluator(params)
   assert results["lengths"] == [1, 2, 3, 4, 5, 6]
+  # The examples are drawn once and kept: a later call reuses them.
+  drawn = evaluator.batches
+  assert [int(b.extras["lengths"][0]) for b in drawn] == [1, 2, 3, 4, 5, 6]
+  assert evaluator(params).data == results.data and all(
+      a is b for a, b in zip(evaluator.batches, drawn))
   assert results["train_range"] == [1, 3]
   em, acc = np.asarray(results["exact_match"]), np.asarray(
       results["token_accuracy"])
