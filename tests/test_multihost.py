@@ -48,7 +48,13 @@ def test_two_hosts_train_like_one_host_with_the_same_devices(tmp_path):
         [sys.executable, *_host_command(process_id, port, workdir),
          *config_flags(config)],
         cwd=REPO, env=env, stdout=logs[-1], stderr=subprocess.STDOUT))
+  # The reference, while the hosts run (they spend much of their time
+  # starting up and waiting on each other): one process with the same 4
+  # devices must follow the same trajectory.
+  reference = tmp_path / "one_host"
   try:
+    train.train_and_evaluate(config, str(reference), verbose=False,
+                             devices=jax.devices()[:4])
     for proc in procs:
       proc.wait(timeout=300)
   finally:  # a host that never finished must not outlive the test
@@ -66,11 +72,7 @@ def test_two_hosts_train_like_one_host_with_the_same_devices(tmp_path):
   assert sorted(os.listdir(workdir / "checkpoints")) == ["10", "20"]
   assert (workdir / "results.json").exists()
 
-  # The mesh spanned both hosts' 4 devices: one process with 4 devices
-  # follows the same trajectory.
-  reference = tmp_path / "one_host"
-  train.train_and_evaluate(config, str(reference), verbose=False,
-                           devices=jax.devices()[:4])
+  # The mesh spanned both hosts' 4 devices, as the reference's did.
   expected = [r["train/loss"] for r in metrics.read_jsonl(
       reference / "metrics.jsonl") if "train/loss" in r]
   np.testing.assert_allclose([r["train/loss"] for r in records
