@@ -134,5 +134,8 @@ def test_length_evaluator_reports_every_length(tmp_path):
                       f"{acc[:3].mean():.4f} |")
   assert brief[3] == f"| 4..6, mean | {em[3:].mean():.4f} | {acc[3:].mean():.4f} |"
   assert brief[4] == f"| 6 | {em[5]:.4f} | {acc[5]:.4f} |" and len(brief) == 5
+  beyond_only = dict(results.data, lengths=[5, 6], exact_match=em[4:],
+                     token_accuracy=acc[4:])
+  assert evaluate_lengths.brief(beyond_only).splitlines()[2].startswith("| 5..6, mean")
   results.plot(str(tmp_path / results.plot_file))
   assert (tmp_path / "accuracy_vs_length.png").stat().st_size > 1000

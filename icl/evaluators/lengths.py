@@ -226,7 +226,8 @@ def brief(results: dict) -> str:
   rows = []
   for group, label in (("seen", f"{max(lo, lengths[0])}..{min(hi, lengths[-1])}"
                         " (trained), mean"),
-                       ("beyond", f"{hi + 1}..{lengths[-1]}, mean")):
+                       ("beyond", f"{max(hi + 1, lengths[0])}.."
+                        f"{lengths[-1]}, mean")):
     if f"exact_match/{group}" in means:
       rows.append([label, means[f"exact_match/{group}"],
                    means[f"token_accuracy/{group}"]])
