@@ -175,7 +175,8 @@ SPEC = datasets.DatasetSpec(problems.ProblemSpec(), 300,
 
 
 def test_dataset_is_disjoint_deterministic_and_versioned(dataset_dir, tmp_path,
-                                                        monkeypatch):
+                                                        monkeypatch, capsys,
+                                                        caplog):
   data = datasets.load(SPEC, dataset_dir)
   assert len(data.train) == 300 and len(data.test) == 200
   assert not set(data.train) & set(data.test)
@@ -185,8 +186,14 @@ def test_dataset_is_disjoint_deterministic_and_versioned(dataset_dir, tmp_path,
   scratch = tmp_path / "scratch"
   scratch.mkdir()
   monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+  capsys.readouterr()
   again = datasets.load(SPEC, str(tmp_path / "data"))  # built afresh
   assert not os.listdir(scratch)  # and it left no temporary directory
+  # It says so in one line of its own, and TFDS warns of nothing.
+  printed = capsys.readouterr().out.splitlines()
+  assert len(printed) == 1 and printed[0].startswith(
+      f"building the arithmetic dataset {SPEC.name} in {tmp_path}")
+  assert not [r for r in caplog.records if r.levelname == "WARNING"]
   assert again.train == data.train and again.test == data.test
   assert again.checksum == data.checksum
   other = datasets.load(
