@@ -357,8 +357,9 @@ def test_probe_recovers_a_planted_direction_and_not_its_control():
 
 
 def test_a_probe_is_one_program_and_a_sweep_traces_it_once():
-  layers = jax.random.normal(jax.random.key(5), (3, 96, 7))  # shapes no
-  y = jax.random.normal(jax.random.key(6), (96, 2))  # other test uses
+  # Shapes no other test uses, so nothing is traced before this test.
+  layers = jax.random.normal(jax.random.key(5), (3, 96, 7))
+  y = jax.random.normal(jax.random.key(6), (96, 2))
   key = jax.random.key(7)
   first_layer = jax.block_until_ready(layers[0])
   with jax_events(TRACE_EVENT) as traced:
