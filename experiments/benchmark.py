@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import ml_collections
 from ml_collections import config_flags
 
-from icl import (cli, configs, evaluators, metrics, rng, schema, sharding,
-                 smoke)
+from icl import (cli, configs, evaluators, jax_events, metrics, rng, schema,
+                 sharding, smoke)
 from icl.train import program as step
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -316,21 +316,18 @@ def ensemble_eval_report(config, k: int) -> None:
   config = run.config  # what runs (smoke mode shrinks)
   _, program = build(run)
   state = program.init()
-  compiles = []
-  jax.monitoring.register_event_duration_secs_listener(
-      lambda event, seconds, **kw: compiles.append(seconds)
-      if event == "/jax/core/compile/backend_compile_duration" else None)
   with program.context():
     evals = evaluators.for_run(run, program.model)
     rows = []
     for when in ("first", "later"):
-      before, start = len(compiles), time.perf_counter()
-      for i, member_evals in enumerate(evals):
-        params = program.member_params(state.params, i)
-        jax.block_until_ready([e(params).summary()
-                               for e in member_evals.values()])
-      rows.append([when, time.perf_counter() - start,
-                   len(compiles) - before, sum(compiles[before:])])
+      start = time.perf_counter()
+      with jax_events.collect(jax_events.COMPILE) as compiles:
+        for i, member_evals in enumerate(evals):
+          params = program.member_params(state.params, i)
+          jax.block_until_ready([e(params).summary()
+                                 for e in member_evals.values()])
+      rows.append([when, time.perf_counter() - start, len(compiles),
+                   sum(compiles)])
   print(f"evaluation of an ensemble of {len(run.members)} members differing "
         f"in M and pool seed ({config.model.num_layers} layers x "
         f"{config.model.d_model}, eval batch {config.eval.batch_size})")

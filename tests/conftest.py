@@ -25,7 +25,6 @@ import jax  # noqa: E402
 # Before anything initializes a JAX backend.
 jax.config.update("jax_num_cpu_devices", 8)
 
-import contextlib
 import json
 import shutil
 import tempfile  # noqa: E402
@@ -86,30 +85,6 @@ def config_flags(config) -> list[str]:
       elif v is not None:
         yield f"--config.{prefix}{k}={v}"
   return list(flags("", config.to_dict()))
-
-
-# JAX's monitoring events: one per program traced, one per XLA compile
-# (a persistent-cache hit records none).
-TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
-COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-
-
-@contextlib.contextmanager
-def jax_events(name: str):
-  """Collects the durations of every ``name`` event JAX records in the
-  block."""
-  from jax import monitoring
-  seen = []
-
-  def listen(event, duration, **_):
-    if event == name:
-      seen.append(duration)
-
-  monitoring.register_event_duration_secs_listener(listen)
-  try:
-    yield seen
-  finally:
-    monitoring.unregister_event_duration_listener(listen)
 
 
 def split_example(task, batch, row):

@@ -7,12 +7,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from icl import rng
+from icl import jax_events, rng
 from icl.evaluators import regression as evaluate
 from icl.tasks.regression import baselines
 from icl.tasks import regression
 from icl.tasks.regression import RegressionTask
-from tests.conftest import COMPILE_EVENT, jax_events
 
 
 def _eval(batch_size):
@@ -99,10 +98,10 @@ def test_ensemble_members_share_the_eval_programs_and_get_their_own_data():
   members = [RegressionTask(dim=3, num_points=5, num_tasks=m, pool_seed=s)
              for m, s in ((4, 0), (4, 1), (16, 2))]
   key = rng.stream(0, "eval")
-  with jax_events(COMPILE_EVENT) as compiles:
+  with jax_events.collect(jax_events.COMPILE) as compiles:
     batches = [sample_batch(t, 16, key) for t in members]
   assert len(compiles) == 1  # one sampling program for all three
-  with jax_events(COMPILE_EVENT) as compiles:
+  with jax_events.collect(jax_events.COMPILE) as compiles:
     preds = [evaluate.regression_baselines(t, b)
              for t, b in zip(members, batches)]
   # ridge and OLS once; dMMSE once per pool size M (a shape): 4 and 16.

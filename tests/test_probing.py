@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from icl.models import Transformer, TransformerConfig, positional
-from tests.conftest import TRACE_EVENT, init_params, jax_events
+from icl import jax_events
+from tests.conftest import init_params
 from icl.probing import heads, hooks, lens, patching, probes, render, scores
 
 V, T = 11, 8
@@ -362,11 +363,11 @@ def test_a_probe_is_one_program_and_a_sweep_traces_it_once():
   y = jax.random.normal(jax.random.key(6), (96, 2))
   key = jax.random.key(7)
   first_layer = jax.block_until_ready(layers[0])
-  with jax_events(TRACE_EVENT) as traced:
+  with jax_events.collect(jax_events.TRACE) as traced:
     first = probes.probe(first_layer, y, key=key, lam=1e-3)
   # One program (op by op, it was one per primitive: 64).
   assert len(traced) == 1
-  with jax_events(TRACE_EVENT) as traced:
+  with jax_events.collect(jax_events.TRACE) as traced:
     sweep = probes.layer_sweep(layers, y, key=key, lam=1e-3)
   assert len(traced) <= 1  # the slicing of the stack, if anything
   assert sweep[0] == first
