@@ -84,6 +84,10 @@ def test_an_unknown_arm_or_variant_is_named():
     sh.arm_config("cpu", "successor_hot")
   with pytest.raises(ConfigError, match="the hint must be one of"):
     sh.arm_config("cpu", "succesor")
+  from icl.experiments.function_classes import sweep as fc
+  with pytest.raises(ConfigError, match="arm 'linear_lrfast': the learning "
+                     "rate after '_lr' must be a number, got 'fast'"):
+    fc.arm_config("cpu", "linear_lrfast")
 
 
 def test_reach_stops_at_the_first_length_below_the_level():
@@ -117,6 +121,14 @@ def test_arm_configs_set_what_their_names_say():
   assert zhou.model.positional == "fire"
   assert zhou.model.randomized_positions == lg.RANDOMIZED_MAX
   assert zhou.task.format == "reverse_all+index_hints"
+  from icl.experiments.function_classes import sweep as fc
+  toy, fast = (fc.arm_config("cpu", "sparse_linear"),
+               fc.arm_config("cpu", "sparse_linear_lr1e-3"))
+  assert (toy.optimizer.learning_rate, fast.optimizer.learning_rate) == (
+      1e-4, 1e-3)
+  # Only the rate differs, so the two arms get the same compute.
+  toy.optimizer.learning_rate = 1e-3
+  assert toy.to_dict() == fast.to_dict() and fast.task.sparsity == 2
   abacus = lg.arm_config("cpu", "abacus")
   # Trained on 1..k digits, tested on 1..2k: offset ids reach the answer
   # width of 2k-digit sums.
@@ -243,7 +255,9 @@ def check_function_classes(workdir, stdout):
   # The distance to every baseline is logged at each evaluation.
   history = results["arms"]["sparse_linear"]["seeds"]["0"]["history"]
   assert {"functions/delta/lasso", "functions/delta/knn"} <= set(history[-1])
-  assert "Garg et al. 2022 (quoted)" in report
+  # Each arm names its learning rate, and the paper's numbers for its class.
+  assert re.search(r"## linear \(\d+ points, lr [0-9.e-]+\)", report)
+  assert "(quoted): d = 20: error / d 0.02 at n = d" in report
 
 
 def check_benchmark(workdir, stdout):

@@ -77,20 +77,23 @@ def write(outcome: Outcome, workdir: str) -> str:
   lines = [
       f"# Function classes in context ({sweep.description})",
       f"{m.num_layers} layers x {m.d_model}, {m.num_heads} heads; "
-      f"{c.train.steps} steps of batch {c.train.batch_size}, Adam lr "
-      f"{c.optimizer.learning_rate}; d = {c.task.dim}; seeds "
+      f"{c.train.steps} steps of batch {c.train.batch_size}, Adam (the "
+      f"learning rate under each arm); d = {c.task.dim}; seeds "
       f"{list(sweep.seeds)}. Errors against the noiseless target on "
       f"{c.eval.batch_size} fresh sequences per seed, by the number n of "
       "in-context examples before the query; mean ± std over seeds, then "
       "the best (lowest) seed. The headline is the mean. 'predict 0' is "
       "the error of always answering 0 (the prior's mean)."]
   for arm in outcome.cells:
-    task = outcome.configs[arm].task
-    extra = ", ".join(f"{k} = {task[k]}" for k in ("sparsity", "depth")
-                      if k in task)
-    lines += [f"## {arm} ({task.num_points} points{', ' + extra if extra else ''})",
+    config = outcome.configs[arm]
+    task = config.task
+    extra = "".join(f", {k} = {task[k]}" for k in ("sparsity", "depth")
+                    if k in task)
+    lines += [f"## {arm} ({task.num_points} points{extra}, lr "
+              f"{config.optimizer.learning_rate:g})",
               error_table(outcome, arm),
-              f"Garg et al. 2022 (quoted): {PAPER.get(arm, 'not reported')}."]
+              f"Garg et al. 2022 (quoted): "
+              f"{PAPER.get(task.name, 'not reported')}."]
   lines.append(report.compute(outcome))
   plot(outcome, os.path.join(workdir, "function_classes.png"),
        f"n = {len(sweep.seeds)} seeds")
