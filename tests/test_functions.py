@@ -245,6 +245,11 @@ def test_library_trees_fit_each_prefix():
   # A tree grown to purity returns a context value; with one point, that.
   np.testing.assert_allclose(tree[:, 1], y[:, 0], rtol=1e-6)
   assert all(tree[b, k] in y[b, :k] for b in range(2) for k in range(1, 6))
+  # Reproducible: on short prefixes many splits tie, and scikit-learn breaks
+  # ties by a random feature order.
+  wide_x, wide_y = _context(b=32, k=6, d=5)
+  np.testing.assert_array_equal(baselines.tree(wide_x, wide_y),
+                                baselines.tree(wide_x, wide_y))
   boosted = baselines.xgboost(x, y)
   assert boosted.shape == y.shape and np.all(boosted[:, 0] == 0)
   assert np.all(np.isfinite(boosted))
