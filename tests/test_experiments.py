@@ -248,15 +248,19 @@ def check_arithmetic_length_generalization(workdir, stdout):
 
 
 def check_function_classes(workdir, stdout):
+  # The documented commands run the toy learning rate or ten times it.
+  rate = "_lr1e-3" if "_lr1e-3" in stdout else ""
+  linear, sparse = "linear" + rate, "sparse_linear" + rate
   results, report = _check_sweep(
-      workdir, ["linear", "sparse_linear"], ["functions", "error/model"],
+      workdir, [linear, sparse], ["functions", "error/model"],
       ["function_classes.png"], chance="| predict 0 |",
       rows=["model", "least_squares", "lasso"])
   # The distance to every baseline is logged at each evaluation.
-  history = results["arms"]["sparse_linear"]["seeds"]["0"]["history"]
+  history = results["arms"][sparse]["seeds"]["0"]["history"]
   assert {"functions/delta/lasso", "functions/delta/knn"} <= set(history[-1])
   # Each arm names its learning rate, and the paper's numbers for its class.
-  assert re.search(r"## linear \(\d+ points, lr [0-9.e-]+\)", report)
+  lr = "0.001" if rate else "0.0001"
+  assert re.search(rf"## {linear} \(\d+ points, lr {lr}\)", report)
   assert "(quoted): d = 20: error / d 0.02 at n = d" in report
 
 

@@ -47,13 +47,15 @@ def error_table(outcome: Outcome, arm: str) -> str:
 
 def plot(outcome: Outcome, path: str, title: str) -> None:
   arms = list(outcome.cells)
-  fig, axes = report.figure(2, len(arms), width=5.2, height=3.4)
+  fig, axes = report.figure(2, len(arms), width=5.6, height=3.4)
   for row, arm in zip(axes, arms):
     curves = _curves(outcome, arm)
+    # One colour per predictor in both panels (the right has no model line).
+    colors = {name: f"C{i}" for i, name in enumerate(curves[0]["error"])}
     n = [k - 1 for k in curves[0]["positions"]]
     for name in curves[0]["error"]:
       report.band(row[0], n, [c["error"][name] for c in curves], name,
-                  marker="")
+                  color=colors[name], marker="")
     unit = "error / d" if curves[0]["scale"] != 1 else "squared error"
     row[0].set(title=f"{arm}: {unit}", xlabel="in-context examples n",
                yscale="log")
@@ -63,8 +65,8 @@ def plot(outcome: Outcome, path: str, title: str) -> None:
     for name in curves[0]["delta"]:
       report.band(row[1], steps, [[h.get(f"functions/delta/{name}")
                                    for h in hist] for hist in histories],
-                  name, marker="")
-    row[1].set(title=f"{arm}: distance of the model to each baseline",
+                  name, color=colors.get(name), marker="")
+    row[1].set(title=f"{arm}: model's distance to each baseline",
                xlabel="training step", yscale="log")
     row[1].legend(fontsize=6)
   report.save(fig, path, title)
