@@ -276,8 +276,9 @@ class Outcome:
   (``{evaluator: {name: number}}``), ``results`` (each evaluator's JSON)
   and ``analysis``; ``timing[group]`` its CPU and wall seconds;
   ``configs[arm]`` the config its first seed trained, as validated (in
-  smoke mode, the toy size that ran); ``reused[group]`` the earlier
-  results.json a group was taken from instead of trained."""
+  smoke mode, the toy size that ran); ``reused[group]`` the results.json
+  a group was taken from instead of trained, or, where that file had
+  itself taken it from another, that other file: where it was trained."""
 
   sweep: Sweep
   cells: dict[str, dict[int, dict]]
@@ -494,6 +495,8 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
     raise ConfigError(f"--reuse: {reuse} holds sweep "
                       f"{earlier.get('sweep')!r}, not {sweep.name!r}")
   taken = reusable(sweep, checked, earlier, reuse) if earlier else {}
+  # A results file may overwrite the one it reused: keep the first source.
+  sources = {g: (earlier.get("reused") or {}).get(g, reuse) for g in taken}
   schema.validate_workdir(workdir)
   results_path = os.path.join(workdir, "results.json")
   here = _read_own(results_path)
@@ -548,24 +551,25 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
         f"{timing[group.name]['cpu_seconds']:.0f} s CPU (all launches)")
     if i == len(checked):
       break
-    so_far = _finished(sweep, cells, timing, configs, taken, reuse)
+    so_far = _finished(sweep, cells, timing, configs, sources)
     # The file never loses an arm it holds: a relaunch that retrains or
     # extends an arm the file holds (or another selection of arms) waits.
     if held <= set(so_far.cells):
       files.write_json(results_path, so_far.to_json())
       log(f"    results so far ({len(so_far.cells)} of {len(sweep.arms)} "
           f"arms): {results_path}")
-  outcome = _finished(sweep, cells, timing, configs, taken, reuse)
+  outcome = _finished(sweep, cells, timing, configs, sources)
   files.write_json(results_path, outcome.to_json())
   return outcome
 
 
-def _finished(sweep, cells, timing, configs, taken, reuse) -> Outcome:
+def _finished(sweep, cells, timing, configs, sources) -> Outcome:
   """The outcome of the arms whose every seed has trained."""
   done = [arm for arm in sweep.arms if set(cells[arm]) == set(sweep.seeds)]
   return Outcome(sweep, {arm: cells[arm] for arm in done}, dict(timing),
                  {arm: configs[arm] for arm in done},
-                 {g: reuse for g in taken if g in timing})
+                 {g: source for g, source in sources.items()
+                  if g in timing})
 
 
 def _read_own(path: str) -> dict:

@@ -254,6 +254,13 @@ def test_a_later_sweep_takes_the_arms_an_earlier_results_file_holds(
   saved = json.load(open(os.path.join(later_dir, "results.json")))
   assert list(saved["arms"]) == ["M=2", "M=16"]
   assert saved["reused"] == {"M=2": earlier}
+  # Taken again from the later file, M=2 still names where it trained, so
+  # the later file can be overwritten by one that reuses it.
+  again = sweep.run(s, str(tmp_path / "again"), verbose=False,
+                    max_members=2,
+                    reuse=os.path.join(later_dir, "results.json"))
+  assert again.reused == {"M=2": earlier,
+                          "M=16": os.path.join(later_dir, "results.json")}
   assert saved["total"]["cpu_seconds"] == pytest.approx(
       first.timing["M=2"]["cpu_seconds"]
       + later.timing["M=16"]["cpu_seconds"])
