@@ -88,6 +88,15 @@ def test_an_unknown_arm_or_variant_is_named():
   with pytest.raises(ConfigError, match="arm 'linear_lrfast': the learning "
                      "rate after '_lr' must be a number, got 'fast'"):
     fc.arm_config("cpu", "linear_lrfast")
+  with pytest.raises(ConfigError, match="arm 'linear_k1': '_k' sets the "
+                     "nonzeros of sparse_linear"):
+    fc.arm_config("cpu", "linear_k1")
+  with pytest.raises(ConfigError, match="arm 'Linear' must be a function "
+                     "class"):
+    fc.arm_config("cpu", "Linear")
+  with pytest.raises(ConfigError, match=r"task.sparsity must be an int in "
+                     r"\[1, task.dim=5\], got 9"):
+    schema.validate(fc.arm_config("cpu", "sparse_linear_k9"))
 
 
 def test_reach_stops_at_the_first_length_below_the_level():
@@ -129,6 +138,11 @@ def test_arm_configs_set_what_their_names_say():
   # Only the rate differs, so the two arms get the same compute.
   toy.optimizer.learning_rate = 1e-3
   assert toy.to_dict() == fast.to_dict() and fast.task.sparsity == 2
+  # One nonzero, and nothing else, where the default keeps two.
+  one = fc.arm_config("cpu", "sparse_linear_k1_lr1e-3")
+  assert one.task.sparsity == 1
+  one.task.sparsity = 2
+  assert one.to_dict() == fast.to_dict()
   abacus = lg.arm_config("cpu", "abacus")
   # Trained on 1..k digits, tested on 1..2k: offset ids reach the answer
   # width of 2k-digit sums.
@@ -192,7 +206,7 @@ def _check_sweep(workdir, arms, path, plots, chance="| chance |",
   return results, report
 
 
-def check_task_diversity(workdir, stdout):
+def check_task_diversity(workdir, stdout, argv):
   results, report = _check_sweep(
       workdir, ["M=4", "M=16"], ["regression", "true/delta/dmmse"],
       ["task_diversity.png"], chance="| predict 0 |")
@@ -202,7 +216,7 @@ def check_task_diversity(workdir, stdout):
   assert config["task"]["num_tasks"] == 16 and config["task"]["pool_seed"] == 1
 
 
-def check_positional_encodings(workdir, stdout):
+def check_positional_encodings(workdir, stdout, argv):
   results, report = _check_sweep(
       workdir, ["copy.none", "copy.t5"],
       ["lengths", "exact_match/beyond"], ["positional_encodings.png"],
@@ -212,7 +226,7 @@ def check_positional_encodings(workdir, stdout):
   assert "reach: longest n, EM >= 0.5 up to n" in report
 
 
-def check_sorting_hints(workdir, stdout):
+def check_sorting_hints(workdir, stdout, argv):
   results, report = _check_sweep(
       workdir, ["none", "successor"], ["lengths", "exact_match/beyond"],
       ["accuracy_vs_length.png"])
@@ -222,7 +236,7 @@ def check_sorting_hints(workdir, stdout):
   assert "< 0.01" in report  # the paper's number beside ours
 
 
-def check_arithmetic_sample_efficiency(workdir, stdout):
+def check_arithmetic_sample_efficiency(workdir, stdout, argv):
   results, report = _check_sweep(
       workdir, ["lee.plain.N=1000", "lee.plain.N=2000"],
       ["arithmetic", "exact_match"], ["accuracy_vs_examples.png"],
@@ -235,7 +249,7 @@ def check_arithmetic_sample_efficiency(workdir, stdout):
   assert cell["results"]["arithmetic"]["dataset"]["sha256"] in report
 
 
-def check_arithmetic_length_generalization(workdir, stdout):
+def check_arithmetic_length_generalization(workdir, stdout, argv):
   results, report = _check_sweep(
       workdir, ["plain_absolute", "reverse_hints"],
       ["arithmetic", "exact_match"],
@@ -247,24 +261,33 @@ def check_arithmetic_length_generalization(workdir, stdout):
   assert re.search(r"\| seen \(<= \d+\) \|", report)
 
 
-def check_function_classes(workdir, stdout):
-  # The documented commands run the toy learning rate or ten times it.
-  rate = "_lr1e-3" if "_lr1e-3" in stdout else ""
-  linear, sparse = "linear" + rate, "sparse_linear" + rate
+def check_function_classes(workdir, stdout, argv):
+  from icl import smoke
+  from icl.experiments.function_classes import report as fc_report
+  from icl.experiments.function_classes import sweep as fc
+  chosen = [a.split("=", 1)[1].split(",") for a in argv
+            if a.startswith("--arms=")]
+  arms = (chosen[0] if chosen else list(fc.ARMS))[:smoke.MAX_ARMS]
+  configs = [fc.arm_config("cpu", arm) for arm in arms]
+  sparse = any(c.task.name == "sparse_linear" for c in configs)
   results, report = _check_sweep(
-      workdir, [linear, sparse], ["functions", "error/model"],
+      workdir, arms, ["functions", "error/model"],
       ["function_classes.png"], chance="| predict 0 |",
-      rows=["model", "least_squares", "lasso"])
-  # The distance to every baseline is logged at each evaluation.
-  history = results["arms"][sparse]["seeds"]["0"]["history"]
-  assert {"functions/delta/lasso", "functions/delta/knn"} <= set(history[-1])
-  # Each arm names its learning rate, and the paper's numbers for its class.
-  lr = "0.001" if rate else "0.0001"
-  assert re.search(rf"## {linear} \(\d+ points, lr {lr}\)", report)
-  assert "(quoted): d = 20: error / d 0.02 at n = d" in report
+      rows=["model", "knn"] + ["lasso"] * sparse)
+  for arm, config in zip(arms, configs):
+    # The distance to every baseline is logged at each evaluation.
+    history = results["arms"][arm]["seeds"]["0"]["history"]
+    assert "functions/delta/knn" in history[-1]
+    assert ("functions/delta/lasso" in history[-1]) == (
+        config.task.name == "sparse_linear")
+    # Each arm names its learning rate, and the paper's numbers for its
+    # class.
+    assert re.search(rf"## {arm} \(\d+ points[^)]*, lr "
+                     rf"{config.optimizer.learning_rate:g}\)", report)
+    assert f"(quoted): {fc_report.PAPER[config.task.name]}" in report
 
 
-def check_benchmark(workdir, stdout):
+def check_benchmark(workdir, stdout, argv):
   lines = dict(line.split(":", 1) for line in stdout.splitlines()
                if ":" in line and not line.startswith("|"))
   assert float(lines["matmul peak"].split()[0]) > 0

@@ -73,7 +73,7 @@ def _workdir(argv: list[str]) -> str | None:
   return None
 
 
-def _check_main(workdir, stdout):
+def _check_main(workdir, stdout, argv):
   results = json.load(open(os.path.join(workdir, "results.json")))
   member_dirs = sorted(d for d in os.listdir(workdir)
                        if d.startswith("member_"))
@@ -103,7 +103,8 @@ def _entry(argv: list[str]) -> str:
 
 SWEEPS = sorted(d for d in os.listdir(EXPERIMENTS)
                 if os.path.isfile(os.path.join(EXPERIMENTS, d, "sweep.py")))
-# What each entry point promises to write.
+# What each entry point promises to write: each check gets the workdir,
+# the command's stdout and its argv (module and flags).
 CHECKS = {"icl.main": _check_main,
           "icl.experiments.benchmark": test_experiments.check_benchmark} | {
     f"sweep:{name}": getattr(test_experiments, f"check_{name}")
@@ -148,7 +149,7 @@ def test_documented_command_runs_in_smoke_mode(command, tmp_path, launcher):
   assert out["rc"] == 0, out["stderr"][-3000:]
   assert "Traceback" not in out["stderr"], out["stderr"][-3000:]
   CHECKS[_entry(argv)](os.path.join(tmp_path, _workdir(argv) or ""),
-                       out["stdout"])
+                       out["stdout"], argv)
 
 
 def _markdown_files() -> list[str]:

@@ -22,7 +22,9 @@ PAPER = {
 def _examples(arm_config) -> list[int]:
   """The numbers of in-context examples the table shows."""
   d, points = arm_config.task.dim, arm_config.task.num_points
-  wanted = {1, d // 2, d, 2 * d, points - 1} | (
+  # Every n below d at toy d: where a sparse prior can beat least squares.
+  below = set(range(1, d)) if d <= 8 else {1, d // 2}
+  wanted = below | {d, 2 * d, points - 1} | (
       {points // 4, points // 2} if points > 4 * d else set())
   return sorted(n for n in wanted if 0 < n < points)
 

@@ -18,6 +18,8 @@ points to split. ``paper``: d = 20, 41 points (101 for trees), the 12 x
 256 model and the curriculum, 500k steps.
 """
 
+import re
+
 from icl.configs import functions
 from icl.errors import ConfigError
 from icl.experiments.function_classes import report
@@ -25,14 +27,22 @@ from icl.sweep import Sweep
 
 PRESETS = ("cpu", "paper")
 CLASSES = ("linear", "sparse_linear", "decision_tree")
-ARMS = CLASSES + tuple(f"{name}_lr1e-3" for name in CLASSES)
+ARMS = CLASSES + tuple(f"{name}_lr1e-3" for name in CLASSES) + (
+    "sparse_linear_k1_lr1e-3",)
+# class, then optionally _k{nonzeros} (sparse linear) and _lr{rate}.
+_ARM = re.compile(r"(?P<name>[a-z_]+?)(?:_k(?P<k>[^_]+))?(?:_lr(?P<rate>.*))?")
 
 
 def arm_config(preset: str, arm: str):
   """The config an arm name describes (see the module docstring)."""
-  name, _, rate = arm.partition("_lr")
+  match = _ARM.fullmatch(arm)
+  if match is None:
+    raise ConfigError(f"arm {arm!r} must be a function class (such as "
+                      f"{', '.join(CLASSES)}), then optionally _k{{nonzeros}}"
+                      " and _lr{rate}")
+  name, k, rate = match.group("name", "k", "rate")
   config = functions.get_config(f"{preset},{name}")
-  if rate:
+  if rate is not None:
     try:
       config.optimizer.learning_rate = float(rate)
     except ValueError:
@@ -40,6 +50,12 @@ def arm_config(preset: str, arm: str):
                         f"be a number, got {rate!r}") from None
   if name == "sparse_linear":
     config.task.sparsity = 2 if preset == "cpu" else 3
+  if k is not None:
+    if name != "sparse_linear" or not k.isdigit():
+      raise ConfigError(f"arm {arm!r}: '_k' sets the nonzeros of "
+                        f"sparse_linear, a positive int; got {k!r} on "
+                        f"{name!r}")
+    config.task.sparsity = int(k)
   if name == "decision_tree":
     config.task.num_points = 41 if preset == "cpu" else 101
   if preset == "cpu":
