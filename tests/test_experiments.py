@@ -282,9 +282,11 @@ def check_function_classes(workdir, stdout, argv):
         config.task.name == "sparse_linear")
     # Each arm names its learning rate, and the paper's numbers for its
     # class.
-    assert re.search(rf"## {arm} \(\d+ points[^)]*, lr "
+    assert re.search(rf"## {re.escape(arm)} \(\d+ points[^)]*, lr "
                      rf"{config.optimizer.learning_rate:g}\)", report)
     assert f"(quoted): {fc_report.PAPER[config.task.name]}" in report
+  if "linear" in arms:
+    assert "(quoted): d = 20: error / d 0.02 at n = d" in report
 
 
 def check_benchmark(workdir, stdout, argv):
