@@ -17,8 +17,9 @@ times the rate for the same steps. Sparse linear regression keeps 2 of the
 of 5, Lasso beats least squares only at n = 3 and 4 examples, by 0.02 to
 0.03, too narrow a window for the paper's effect; ``sparse_linear_k1_lr1e-3``
 opens it (the model uses it at four times the steps; see the README).
-Decision trees (depth 4) get 41 points, as trees need points to split. ``paper``: d = 20, 41 points (101 for trees), the 12 x
-256 model and the curriculum, 500k steps.
+Decision trees (depth 4) get 41 points, as trees need points to split.
+``paper``: d = 20, 41 points (101 for trees), the 12 x 256 model and the
+curriculum, 500k steps.
 """
 
 import re
