@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 
-# One event per program traced, one per XLA compile (a hit in the
+# One event per program lowered (a miss in jit's cache; jax < 0.10 also
+# records a trace event for every jitted function called inside it, so
+# lowering is what counts programs), one per XLA compile (a hit in the
 # persistent compilation cache records none).
-TRACE = "/jax/core/compile/jaxpr_trace_duration"
+LOWER = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 COMPILE = "/jax/core/compile/backend_compile_duration"
 
 

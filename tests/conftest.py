@@ -22,8 +22,11 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
 
 import jax  # noqa: E402
 
-# Before anything initializes a JAX backend.
-jax.config.update("jax_num_cpu_devices", 8)
+# Before anything initializes a JAX backend. Test modules import this file
+# again as tests.conftest, after the backend is up: jax < 0.8 refuses even
+# an update to the same value then.
+if jax.config.jax_num_cpu_devices != 8:
+  jax.config.update("jax_num_cpu_devices", 8)
 
 import json
 import shutil

@@ -232,8 +232,10 @@ def test_ablations():
       {"blocks.1.attn.hook_z": patching.replace_hook(0.0, where)}, cache=True)
   z = zero_cache["blocks.1.attn.hook_z"]
   assert float(jnp.abs(z[:, :, 1]).max()) == 0.0
-  np.testing.assert_array_equal(z[:, :, 0], cache["blocks.1.attn.hook_z"][
-      :, :, 0])
+  # Another program than the cached run's: equal to float32 rounding (bit
+  # for bit only where XLA happens to fuse both alike, as jax 0.10 does).
+  np.testing.assert_allclose(z[:, :, 0], cache["blocks.1.attn.hook_z"][
+      :, :, 0], atol=1e-6)
   with pytest.raises(ValueError, match="ablation must be one of"):
     patching.ablate(model, params, x, site, "gaussian")
 
@@ -363,13 +365,13 @@ def test_a_probe_is_one_program_and_a_sweep_traces_it_once():
   y = jax.random.normal(jax.random.key(6), (96, 2))
   key = jax.random.key(7)
   first_layer = jax.block_until_ready(layers[0])
-  with jax_events.collect(jax_events.TRACE) as traced:
+  with jax_events.collect(jax_events.LOWER) as lowered:
     first = probes.probe(first_layer, y, key=key, lam=1e-3)
   # One program (op by op, it was one per primitive: 64).
-  assert len(traced) == 1
-  with jax_events.collect(jax_events.TRACE) as traced:
+  assert len(lowered) == 1
+  with jax_events.collect(jax_events.LOWER) as lowered:
     sweep = probes.layer_sweep(layers, y, key=key, lam=1e-3)
-  assert len(traced) <= 1  # the slicing of the stack, if anything
+  assert len(lowered) <= 1  # the slicing of the stack, if anything
   assert sweep[0] == first
   assert len({r.test_r2 for r in sweep}) == 3
 
