@@ -19,14 +19,38 @@ import threading
 
 import jax
 
-# XLA debug options; tests/conftest.py passes the same as XLA_FLAGS.
+# XLA debug options, as far as this XLA knows them (cpu_options);
+# tests/conftest.py passes the same as XLA_FLAGS.
 CPU_OPTIONS = {"xla_backend_optimization_level": 0,
                "xla_cpu_use_fusion_emitters": False}
 
 
+@functools.cache
+def cpu_options() -> dict:
+  """The :data:`CPU_OPTIONS` this XLA accepts. XLA drops options as it
+  moves on (the older loop emitters went between jaxlib 0.11.0 and 0.11.2),
+  and one it does not know fails every compile that names it, so each is
+  tried once, on an empty program (milliseconds)."""
+  known = {}
+  for name, value in CPU_OPTIONS.items():
+    try:
+      jax.jit(lambda: 0, compiler_options={name: value}).lower().compile()
+    except jax.errors.JaxRuntimeError as e:
+      if "No such compile option" not in str(e):
+        raise
+      continue
+    known[name] = value
+  return known
+
+
+def xla_flags() -> str:
+  """:func:`cpu_options` as ``XLA_FLAGS`` (for a process not yet started)."""
+  return " ".join(f"--{k}={str(v).lower()}" for k, v in cpu_options().items())
+
+
 def compiler_options() -> dict | None:
   """Options for ``Lowered.compile`` of a run-once program."""
-  return dict(CPU_OPTIONS) if jax.default_backend() == "cpu" else None
+  return dict(cpu_options()) if jax.default_backend() == "cpu" else None
 
 
 def jit(fn=None, **jit_kwargs):

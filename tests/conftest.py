@@ -6,19 +6,24 @@ here; a test that wants one device passes ``devices=ONE_DEVICE``.
 """
 
 import os
+import subprocess
+import sys
 
 # XLA:CPU compiles for compile time (icl/once.py's options), in this
 # process and every subprocess and notebook kernel it starts: LLVM at -O0,
-# with the older loop emitters. The HLO programs are the same, and compile
-# time is most of the suite's time (a smoke sweep, sorting_hints: 33 s at
-# the default, 22 s at -O0, 17 s with both). Results agree to float32
-# rounding, not bit for bit. The benchmark times the default.
-from icl import once  # noqa: E402 (no backend starts on import)
-
+# with the older loop emitters where this XLA still has them. The HLO
+# programs are the same, and compile time is most of the suite's time (a
+# smoke sweep, sorting_hints: 33 s at the default, 22 s at -O0, 17 s with
+# both). Results agree to float32 rounding, not bit for bit. The benchmark
+# times the default. XLA aborts a process whose XLA_FLAGS name a flag it
+# does not know, so which it knows is asked of another process, once: xdist
+# workers inherit the variable.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = " ".join(filter(None, [
-      os.environ.get("XLA_FLAGS"),
-      *(f"--{k}={str(v).lower()}" for k, v in once.CPU_OPTIONS.items())]))
+      os.environ.get("XLA_FLAGS"), subprocess.run(
+          [sys.executable, "-c",
+           "from icl import once; print(once.xla_flags())"],
+          capture_output=True, text=True, check=True).stdout.strip()]))
 
 import jax  # noqa: E402
 
@@ -32,8 +37,6 @@ import json
 import shutil
 import tempfile  # noqa: E402
 import signal
-import subprocess
-import sys
 
 import pytest  # noqa: E402
 
