@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 
-# One event per program lowered (a miss in jit's cache; jax < 0.10 also
-# records a trace event for every jitted function called inside it, so
-# lowering is what counts programs), one per XLA compile (a hit in the
-# persistent compilation cache records none).
+# One event per program lowered (a miss in jit's cache; jax 0.8.1 also
+# records a trace event for every jitted function called inside a program,
+# 0.10.2 does not, so lowering is what counts programs), one per XLA
+# compile (a hit in the persistent compilation cache records none).
 LOWER = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 COMPILE = "/jax/core/compile/backend_compile_duration"
 

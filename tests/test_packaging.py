@@ -3,16 +3,12 @@ each one exactly, and ``make test-minimum`` runs the suite on them."""
 
 import configparser
 import os
-import re
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.conftest import REPO
-
-
-def _name(name: str) -> str:
-  return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _lower_bounds() -> dict[str, Version]:
@@ -25,7 +21,7 @@ def _lower_bounds() -> dict[str, Version]:
       requirement = Requirement(line)
       lows = [s.version for s in requirement.specifier if s.operator == ">="]
       assert len(lows) == 1, f"{line}: one lower bound, tested in CI"
-      bounds[_name(requirement.name)] = Version(lows[0])
+      bounds[canonicalize_name(requirement.name)] = Version(lows[0])
   return bounds
 
 
@@ -35,7 +31,7 @@ def _pins() -> dict[str, Version]:
     line = line.split("#")[0].strip()
     if line:
       name, version = line.split("==")
-      pins[_name(name)] = Version(version)
+      pins[canonicalize_name(name)] = Version(version)
   return pins
 
 
