@@ -1,4 +1,4 @@
-"""icl/sweep.py: planning, validation once, resume, and seed statistics
+"""icl/sweep: planning, validation once, resume, and seed statistics
 checked against hand computation and numpy."""
 
 import json
@@ -10,8 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from icl import report, sweep
+from icl import report, sweep, train
 from icl.errors import ConfigError
+from icl.sweep import resume
 from tests.conftest import tiny_config
 
 
@@ -145,42 +146,42 @@ def test_a_killed_launch_still_counts_in_the_time_record(tmp_path):
     raise KeyboardInterrupt("killed")
 
   with pytest.raises(KeyboardInterrupt):
-    sweep._timed(record, killed_after_a_while, every_s=0.05)
+    resume.timed(record, killed_after_a_while, every_s=0.05)
   first = json.load(open(record))
   assert first["launches"] == 1 and first["cpu_seconds"] >= 0.3
-  _, total = sweep._timed(record, lambda: _burn(0.2), every_s=0.05)
+  _, total = resume.timed(record, lambda: _burn(0.2), every_s=0.05)
   assert total == json.load(open(record))
   assert total["launches"] == 2
   assert total["cpu_seconds"] >= first["cpu_seconds"] + 0.2
   # A launch that fails before making its directory writes nothing.
   nowhere = str(tmp_path / "refused" / "sweep.json")
   with pytest.raises(ValueError):
-    sweep._timed(nowhere, lambda: (_ for _ in ()).throw(ValueError("bad")))
+    resume.timed(nowhere, lambda: (_ for _ in ()).throw(ValueError("bad")))
   assert not os.path.exists(tmp_path / "refused")
 
 
 def _counting_training(monkeypatch) -> list:
   """The sweep's training calls, one entry (the run directory) each."""
-  real, calls = sweep.train.train_and_evaluate, []
+  real, calls = train.train_and_evaluate, []
 
   def counted(run, workdir, *args, **kwargs):
     calls.append(os.path.basename(workdir))
     return real(run, workdir, *args, **kwargs)
-  monkeypatch.setattr(sweep.train, "train_and_evaluate", counted)
+  monkeypatch.setattr(train, "train_and_evaluate", counted)
   return calls
 
 
 def _failing_from_call(n, monkeypatch):
   """Makes the sweep's n-th training call (1-based) and later ones fail,
   as a sweep killed after n - 1 groups."""
-  real, calls = sweep.train.train_and_evaluate, []
+  real, calls = train.train_and_evaluate, []
 
   def train_or_die(*args, **kwargs):
     calls.append(1)
     if len(calls) >= n:
       raise KeyboardInterrupt("killed")
     return real(*args, **kwargs)
-  monkeypatch.setattr(sweep.train, "train_and_evaluate", train_or_die)
+  monkeypatch.setattr(train, "train_and_evaluate", train_or_die)
 
 
 def test_results_land_arm_by_arm_and_never_lose_an_arm(tmp_path,
