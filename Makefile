@@ -12,17 +12,19 @@ PYTEST := -m pytest -q -n 2 --dist worksteal tests
 
 .PHONY: demo test test-minimum clean
 
+# $(call install,DIR,PIP_OPTIONS): a venv in DIR with icl and its extras.
+define install
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --upgrade pip
+	$(1)/bin/pip install --quiet $(2) -e '.[test,notebooks]'
+	touch $(1)/.installed
+endef
+
 $(STAMP): setup.cfg setup.py pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test,notebooks]'
-	touch $(STAMP)
+	$(call install,$(VENV),)
 
 $(MINIMUM)/.installed: setup.cfg setup.py pyproject.toml .ci/minimum.txt
-	$(PYTHON) -m venv $(MINIMUM)
-	$(MINIMUM)/bin/pip install --quiet --upgrade pip
-	$(MINIMUM)/bin/pip install --quiet -c .ci/minimum.txt -e '.[test,notebooks]'
-	touch $@
+	$(call install,$(MINIMUM),-c .ci/minimum.txt)
 
 demo: $(STAMP)
 	$(VENV)/bin/python -m icl.main --config=configs/regression.py --workdir=runs/demo

@@ -359,8 +359,8 @@ def test_probe_recovers_a_planted_direction_and_not_its_control():
     probes.probe(x, y, steps=10)
 
 
-def test_a_probe_is_one_program_and_a_sweep_traces_it_once():
-  # Shapes no other test uses, so nothing is traced before this test.
+def test_a_probe_is_one_program_and_a_layer_sweep_reuses_it():
+  # Shapes no other test uses, so nothing is lowered before this test.
   layers = jax.random.normal(jax.random.key(5), (3, 96, 7))
   y = jax.random.normal(jax.random.key(6), (96, 2))
   key = jax.random.key(7)
