@@ -1,5 +1,6 @@
 """setup.cfg's lower bounds are the versions CI tests: .ci/minimum.txt pins
-each one exactly, and ``make test-minimum`` runs the suite on them."""
+each one exactly, and ``make test-minimum`` runs the suite on them; CI runs
+it on the newest versions too (``make test-newest``)."""
 
 import configparser
 import os
@@ -44,8 +45,9 @@ def test_every_lower_bound_is_pinned_for_the_minimum_versions_run():
   assert pins["jaxlib"] == pins["jax"]
 
 
-def test_ci_runs_the_suite_on_the_minimum_versions():
+def test_ci_runs_the_suite_on_the_minimum_and_newest_versions():
   ci = open(os.path.join(REPO, ".ci", "run")).read()
   assert "make test\n" in ci and "make test-minimum" in ci
+  assert "make test-newest" in ci
   makefile = open(os.path.join(REPO, "Makefile")).read()
   assert "-c .ci/minimum.txt" in makefile
