@@ -22,7 +22,7 @@ def run(sweep: Sweep, workdir: str, ensemble: bool = True, log=print,
   ``workdir``; writes ``workdir/results.json`` and returns the outcome.
   ``ensemble`` and ``max_members``: see :func:`plan`. ``reuse``: the path
   of an earlier ``results.json`` of this sweep (a committed one, say);
-  the groups it holds (see :func:`reusable`) are taken from it, with
+  the groups it holds (see :func:`resume.reusable`) are taken from it, with
   their recorded time, instead of trained."""
   if max_members is not None and (not isinstance(max_members, int)
                                   or max_members < 1):
