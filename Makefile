@@ -2,13 +2,13 @@
 # its results table) and `make test` (the whole suite). Each builds .venv first.
 # `make test-minimum` runs the suite on the oldest dependencies setup.cfg
 # allows (.ci/minimum.txt), in .venv-minimum, and `make test-newest` on the
-# newest that pip gives NEWEST_PYTHON, in .venv-newest: Python 3.12 and
-# later (Colab's) get a newer JAX than 3.11. CI runs all three. The last two
-# leave out the README commands (smoke runs of code the other tests cover):
-# with them the minimum one took 9:39 on 2 cores, against about 6 minutes
-# for `make test`.
+# newest that pip gives NEWEST_PYTHON (by default .ci/newest_python's: 3.13
+# or 3.12), in .venv-newest: Python 3.12 and later (Colab's) get a newer JAX
+# than 3.11. CI runs all three. The last two leave out the README commands
+# (smoke runs of code the other tests cover): with them the minimum one took
+# 9:39 on 2 cores, against about 6 minutes for `make test`.
 PYTHON ?= python3
-NEWEST_PYTHON ?= python3.13
+NEWEST_PYTHON ?= $(shell .ci/newest_python)
 VENV := .venv
 STAMP := $(VENV)/.installed
 MINIMUM := .venv-minimum
@@ -33,6 +33,8 @@ $(MINIMUM)/.installed: setup.cfg setup.py pyproject.toml .ci/minimum.txt
 	$(call install,$(MINIMUM),$(PYTHON),-c .ci/minimum.txt)
 
 $(NEWEST)/.installed: setup.cfg setup.py pyproject.toml
+	@test -n "$(NEWEST_PYTHON)" || { echo "no Python 3.13 or 3.12 found:" \
+	  "set NEWEST_PYTHON=/path/to/python" >&2; exit 1; }
 	$(call install,$(NEWEST),$(NEWEST_PYTHON),)
 
 demo: $(STAMP)
